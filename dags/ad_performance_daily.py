@@ -1,0 +1,94 @@
+"""
+### ad_performance_daily
+
+Ingests one **report date** of ad-media performance and builds the warehouse layers for it:
+
+`report_date`, `media` → `extract` (one mapped task per medium) → `load_raw` → `validate_raw` (Great
+Expectations gate) → SQL models of `sql/staging` and `sql/features` (one task per file,
+ordered by the tables each file reads).
+
+**Report date.** Calendar day in the account time zone (`config/pipeline.yaml`). The run whose
+data interval starts on day *D* processes *D*; it is scheduled after *D* has closed. The
+`report_date` Param overrides it for a manual run.
+
+**Backfill.** Trigger a backfill over a logical-date range (UI: *Trigger → Backfill*, or
+`POST /api/v2/backfills`). Every task replaces exactly its date's partition, so re-running or
+overlapping backfills leave the same state as one clean run.
+
+**A failed gate** (`validate_raw`) means the raw partition breaks a blocking expectation; the
+task log lists each failed check with its observed value. Fix the source or the suite
+(`expectations/`), then clear the task.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from adctr import dag_support
+
+DAG_ID = "ad_performance_daily"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=dag_support.account_timetable("daily_schedule_cron"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    default_args=dag_support.default_args("data-eng"),
+    tags=["ads", "ingestion", "elt", "owner:data-eng"],
+    doc_md=__doc__,
+    params={
+        "report_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Process this report date (YYYY-MM-DD) instead of the run's interval.",
+        ),
+        "media": Param(
+            None,
+            type=["null", "array"],
+            items={"type": "string"},
+            description="Media to ingest (config/media.yaml names); empty = all configured.",
+        ),
+    },
+)
+def ad_performance_daily() -> None:
+    @task
+    def report_date(params=None, data_interval_start=None) -> str:  # noqa: ANN001
+        from adctr.tasks import resolve_report_date
+
+        return resolve_report_date(params, data_interval_start, "report_date")
+
+    @task
+    def media(params=None) -> list:  # noqa: ANN001
+        from adctr.tasks import resolve_media
+
+        return resolve_media(params)
+
+    @task(map_index_template="{{ task.op_kwargs['medium'] }}")
+    def extract(medium: str, report_date: str) -> dict:
+        from adctr.tasks import extract as run
+
+        return run(medium, report_date)
+
+    @task
+    def load_raw(report_date: str, media: list, landed: list, **context) -> dict:  # noqa: ANN003
+        from adctr.tasks import load_raw as run
+
+        return run(report_date, media, context)
+
+    @task
+    def validate_raw(report_date: str, **context) -> dict:  # noqa: ANN003
+        from adctr.tasks import validate
+
+        return validate("raw.ad_performance", report_date, context)
+
+    day, chosen = report_date(), media()
+    landed = extract.partial(report_date=day).expand(medium=chosen)
+    gate = validate_raw(day)
+    load_raw(day, chosen, landed) >> gate
+    dag_support.sql_model_tasks(DAG_ID, day, upstream=gate)
+
+ad_performance_daily()

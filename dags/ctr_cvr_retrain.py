@@ -1,0 +1,73 @@
+"""
+### ctr_cvr_retrain
+
+Nightly retraining of the CTR and CVR models on the newest report date:
+
+`snapshot_date` → training sets (`sql/training`, one task per file) → `train` (CTR and CVR, mapped:
+LightGBM, holdout evaluation, champion/challenger gate) → `publish` (an immutable, numbered
+artifact version with `manifest.json` and `_SUCCESS`; the gate's decision travels with it).
+
+**Snapshot date.** The report date the training sets are built as of: the run's data
+interval start in the account time zone, or the `snapshot_date` Param. CVR examples only
+cover report dates whose attribution window has closed.
+
+**Outputs.** `models/<model>/<variant>/<version>/` in the artifact store (local `var/artifacts`
+by default, GCS in production). A version that is not blessed is published for the record
+but never becomes the champion.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from adctr import dag_support
+
+DAG_ID = "ctr_cvr_retrain"
+MODELS = ["ctr", "cvr"]
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=dag_support.account_timetable("retrain_schedule_cron"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dag_support.default_args("ml-eng"),
+    tags=["ads", "training", "owner:ml-eng"],
+    doc_md=__doc__,
+    params={
+        "snapshot_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Build training sets as of this report date instead of the run's interval.",
+        ),
+    },
+)
+def ctr_cvr_retrain() -> None:
+    @task
+    def snapshot_date(params=None, data_interval_start=None) -> str:  # noqa: ANN001
+        from adctr.tasks import resolve_report_date
+
+        return resolve_report_date(params, data_interval_start, "snapshot_date")
+
+    @task(map_index_template="{{ task.op_kwargs['model'] }}")
+    def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
+        from adctr.tasks import train as run
+
+        return run(model, snapshot_date, context)
+
+    @task(map_index_template="{{ task.op_kwargs['candidate']['model'] }}")
+    def publish(candidate: dict, **context) -> dict:  # noqa: ANN003
+        from adctr.tasks import publish as run
+
+        return run(candidate, context)
+
+    day = snapshot_date()
+    built = dag_support.sql_model_tasks(DAG_ID, day, upstream=day)
+    candidates = train.partial(snapshot_date=day).expand(model=MODELS)
+    list(built.values()) >> candidates
+    publish.expand(candidate=candidates)
+
+ctr_cvr_retrain()

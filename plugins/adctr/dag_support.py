@@ -1,0 +1,57 @@
+"""Small, import-light helpers DAG files share (timetables, default args, model tasks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from adctr import settings
+
+try:  # Airflow 3.2+ exports timetables from the SDK
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 3.1 (Cloud Composer today)
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
+
+
+def account_timetable(cron_key: str) -> CronDataIntervalTimetable:
+    """A daily data-interval timetable in the account time zone (config/pipeline.yaml)."""
+    cfg = settings.load_config("pipeline")
+    return CronDataIntervalTimetable(cfg[cron_key], timezone=cfg["account_timezone"])
+
+
+def default_args(owner: str) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(hours=1),
+    }
+
+
+def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict[str, Any]:
+    """One task per SQL model of `dag_id`, wired by the tables each model reads.
+
+    Models with no upstream model inside this DAG start after `upstream` (e.g. a DQ gate).
+    """
+    from airflow.sdk import task
+
+    from adctr import elt
+
+    built: dict[str, Any] = {}
+    for model in elt.models_for_dag(dag_id):
+
+        @task(task_id=model.task_id, doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.")
+        def build(table_id: str, report_date: str, **context: Any) -> int:
+            from adctr.tasks import build_model
+
+            return build_model(table_id, report_date, context)
+
+        built[model.table_id] = build(model.table_id, report_date)
+        parents = [built[d] for d in model.depends_on if d in built]
+        if not parents and upstream is not None:
+            parents = [upstream]
+        for parent in parents:
+            parent >> built[model.table_id]
+    return built

@@ -1,0 +1,80 @@
+"""A short, readable account of what the pipeline produced (printed by the demo)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from adctr import artifacts
+from adctr.schema import all_schemas
+from adctr.storage import ObjectStore
+
+
+def warehouse_rows(warehouse: Any) -> dict[str, dict[str, int]]:
+    """Rows per table and partition date, for every table that exists."""
+    out: dict[str, dict[str, int]] = {}
+    for table_id, schema in all_schemas().items():
+        try:
+            counts = warehouse.partition_counts(schema)
+        except Exception:  # table not created yet
+            continue
+        out[table_id] = {d.isoformat(): n for d, n in counts.items()}
+    return out
+
+
+def published_versions(store: ObjectStore, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Complete versions of every model/variant (only those of `run_id` if given)."""
+    rows = []
+    for key in store.list("models/"):
+        parts = key.split("/")
+        if len(parts) != 5 or parts[4] != artifacts.SUCCESS_MARKER:
+            continue
+        model, variant, version = parts[1], parts[2], int(parts[3])
+        manifest = artifacts.read_json(store, model, variant, version, artifacts.MANIFEST_FILE)
+        if run_id and manifest.get("run_id") != run_id:
+            continue
+        metrics = artifacts.read_json(store, model, variant, version, artifacts.METRICS_FILE)
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "version": version,
+                "uri": store.uri(f"models/{model}/{variant}/{version}"),
+                "blessed": manifest.get("blessed"),
+                "decision": manifest.get("decision"),
+                "holdout": metrics["holdout"]["overall"],
+                "base_rate_log_loss": metrics["baseline"]["base_rate_log_loss"],
+            }
+        )
+    return sorted(rows, key=lambda r: (r["model"], r["variant"], r["version"]))
+
+
+def render(rows: dict[str, dict[str, int]], dq: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
+    lines = ["", "=== Warehouse: rows per table and partition ==="]
+    dates = sorted({d for counts in rows.values() for d in counts})
+    tables = [t for t in rows if rows[t]]
+    if dates:
+        width = max(len(t) for t in tables)
+        lines.append(f"{'date':<12}" + "".join(f"{t:>{width + 2}}" for t in tables))
+        for d in dates:
+            lines.append(f"{d:<12}" + "".join(f"{rows[t].get(d, 0):>{width + 2}}" for t in tables))
+    lines.append("")
+    lines.append("=== Data quality (latest validation per suite and date) ===")
+    for r in dq:
+        status = "PASS" if r["success"] else "FAIL"
+        lines.append(
+            f"{r['suite']:<28} {r['partition']}  {status}  "
+            f"{r['passed']}/{r['evaluated']} expectations, {r['warnings']} warnings  {r['docs']}"
+        )
+    lines.append("")
+    lines.append("=== Models published ===")
+    for m in models:
+        h = m["holdout"]
+        lines.append(
+            f"{m['model']}/{m['variant']} v{m['version']}  blessed={m['blessed']}  "
+            f"holdout: log_loss={h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}) "
+            f"NE={h['normalized_entropy']:.4f} AUC={h['auc']:.4f} calibration={h['calibration']:.3f}"
+        )
+        lines.append(f"    {m['uri']}")
+        lines.append(f"    decision: {json.dumps(m['decision'], ensure_ascii=False)}")
+    return "\n".join(lines)

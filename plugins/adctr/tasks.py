@@ -1,0 +1,176 @@
+"""What each DAG task does, as plain functions of plain values (DAG files stay wiring only).
+
+Permanent problems (bad input, missing configuration, failed quality gates) raise
+`AirflowFailException` so Airflow fails the task at once with one clear sentence instead
+of retrying; transient ones (network, locks) raise normally and are retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def permanent_errors() -> Iterator[None]:
+    """Turn the project's non-retryable errors into AirflowFailException."""
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
+
+    from adctr.admedia.base import SourceError
+    from adctr.connections import MissingConnectionError
+    from adctr.dates import ReportDateError
+    from adctr.elt import ModelError
+    from adctr.ingestion import IngestionError
+    from adctr.quality import QualityGateError
+    from adctr.settings import ConfigError
+    from adctr.warehouse import WarehouseConfigError
+    from training.dataset import DatasetError
+
+    permanent = (
+        SourceError, MissingConnectionError, ReportDateError, ModelError, IngestionError,
+        QualityGateError, ConfigError, WarehouseConfigError, DatasetError,
+    )  # fmt: skip
+    try:
+        yield
+    except permanent as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _labels(context: dict[str, Any], run_date: date) -> Any:
+    from adctr.warehouse.base import JobLabels
+
+    ti = context.get("ti")
+    return JobLabels(
+        dag_id=getattr(ti, "dag_id", "manual"),
+        task_id=getattr(ti, "task_id", "manual"),
+        run_date=run_date.isoformat(),
+    )
+
+
+def resolve_report_date(
+    params: dict[str, Any], data_interval_start: datetime, date_param: str
+) -> str:
+    """The report date a run processes (Param override, else its interval), if complete."""
+    from adctr import dates
+
+    with permanent_errors():
+        override = params.get(date_param)
+        report_date = (
+            dates.parse_report_date(override)
+            if override
+            else dates.report_date_for_interval(data_interval_start)
+        )
+        dates.check_complete(report_date)
+        log.info("report date: %s", report_date)
+        return report_date.isoformat()
+
+
+def resolve_media(params: dict[str, Any]) -> list[str]:
+    """The media a run ingests: all configured, or the requested subset (validated)."""
+    from adctr import ingestion
+
+    with permanent_errors():
+        return ingestion.resolve_media(params.get("media"))
+
+
+def extract(medium: str, report_date: str) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from adctr import ingestion
+    from adctr.storage import get_store
+
+    with permanent_errors():
+        adapter = ingestion.build_adapter(medium)
+        landed = ingestion.extract_to_landing(adapter, date.fromisoformat(report_date), get_store("landing"))
+        return asdict(landed)
+
+
+def load_raw(report_date: str, media: list[str], context: dict[str, Any]) -> dict[str, Any]:
+    from adctr import ingestion
+    from adctr.storage import get_store
+    from adctr.warehouse import get_warehouse
+
+    day = date.fromisoformat(report_date)
+    with permanent_errors(), get_warehouse() as wh:
+        return ingestion.load_raw_partition(day, media, get_store("landing"), wh, _labels(context, day))
+
+
+def validate(table_id: str, report_date: str, context: dict[str, Any]) -> dict[str, Any]:
+    from adctr import quality
+    from adctr.warehouse import get_warehouse
+
+    run_id = str(context.get("run_id") or "manual")
+    with permanent_errors(), get_warehouse() as wh:
+        result = quality.validate_partition(wh, table_id, date.fromisoformat(report_date), run_id)
+        quality.raise_if_blocking(result)
+        return result.summary()
+
+
+def build_model(table_id: str, report_date: str, context: dict[str, Any]) -> int:
+    from adctr import elt
+    from adctr.warehouse import get_warehouse
+
+    day = date.fromisoformat(report_date)
+    with permanent_errors(), get_warehouse() as wh:
+        return elt.build(table_id, day, wh, labels=_labels(context, day))
+
+
+def _candidate_prefix(run_id: str, model: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+    return f"candidates/{safe}/{model}"
+
+
+def train(model: str, snapshot_date: str, context: dict[str, Any]) -> dict[str, Any]:
+    import tempfile
+
+    from adctr import artifacts, settings
+    from adctr.storage import get_store
+    from adctr.warehouse import get_warehouse
+    from training.pipeline import train_candidate
+
+    store = get_store("artifact")
+    prefix = _candidate_prefix(str(context.get("run_id") or "manual"), model)
+    with permanent_errors(), get_warehouse() as wh, tempfile.TemporaryDirectory() as tmp:
+        cand = train_candidate(
+            model, date.fromisoformat(snapshot_date), Path(tmp), wh, store, settings.variant()
+        )
+        for name in artifacts.REQUIRED_FILES:
+            store.write_bytes(f"{prefix}/{name}", (Path(tmp) / name).read_bytes())
+    return {**cand.as_dict(), "directory": prefix}
+
+
+def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    from adctr import artifacts, settings
+    from adctr.storage import get_store
+    from training.__main__ import git_commit
+    from training.pipeline import publish_candidate
+
+    store = get_store("artifact")
+    prefix = candidate["directory"]
+    files = {name: store.read_bytes(f"{prefix}/{name}") for name in artifacts.REQUIRED_FILES}
+    dag_run = context.get("dag_run")
+    lineage = {
+        "git_commit": git_commit(),
+        "run_id": str(context.get("run_id")),
+        "run_type": str(getattr(dag_run, "run_type", "unknown")),
+        "dag_id": getattr(context.get("ti"), "dag_id", None),
+    }
+    version = publish_candidate(files, store, settings.variant(), lineage)
+    log.info("published %s version %d at %s (blessed=%s)",
+             version.model, version.version, version.uri, version.manifest["blessed"])  # fmt: skip
+    return {
+        "model": version.model,
+        "variant": version.variant,
+        "version": version.version,
+        "uri": version.uri,
+        "blessed": version.manifest["blessed"],
+    }

@@ -1,0 +1,96 @@
+"""What every warehouse backend does, in the terms DESIGN.md fixes.
+
+SQL handed to a backend is always BigQuery Standard SQL (a rendered SELECT); only the
+backend knows its engine. Writes replace one partition atomically: re-running a date
+leaves exactly the state one run leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from adctr.schema import TableSchema
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the partition it targeted is unchanged."""
+
+
+class WarehouseConfigError(WarehouseError):
+    """The configured warehouse cannot be reached (missing connection, bad settings)."""
+
+
+@dataclass(frozen=True)
+class JobLabels:
+    """Who ran a warehouse job: BigQuery job labels, logs elsewhere."""
+
+    dag_id: str = "manual"
+    task_id: str = "manual"
+    run_date: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        def clean(value: str) -> str:
+            out = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value.lower())
+            return out[:63]
+
+        return {
+            "dag_id": clean(self.dag_id),
+            "task_id": clean(self.task_id),
+            "run_date": clean(self.run_date),
+        }
+
+
+class Warehouse(ABC):
+    name: str
+
+    @abstractmethod
+    def ensure_table(self, schema: "TableSchema") -> None:
+        """Create the table (partitioned, clustered) if it does not exist."""
+
+    @abstractmethod
+    def replace_partition_from_arrow(
+        self, schema: "TableSchema", partition: date, data: "pa.Table", labels: JobLabels = JobLabels()
+    ) -> int:
+        """Replace one partition with these rows; return the row count written."""
+
+    @abstractmethod
+    def replace_partition_from_query(
+        self, schema: "TableSchema", partition: date, sql: str, labels: JobLabels = JobLabels()
+    ) -> int:
+        """Replace one partition with the result of a BigQuery-dialect SELECT."""
+
+    @abstractmethod
+    def query_arrow(self, sql: str) -> "pa.Table":
+        """Run a BigQuery-dialect SELECT and return the result as Arrow."""
+
+    @abstractmethod
+    def sqlalchemy_url(self) -> str:
+        """SQLAlchemy URL for tools that push SQL down themselves (Great Expectations)."""
+
+    def partition_counts(self, schema: "TableSchema") -> dict[date, int]:
+        """Row count per partition value (for summaries and freshness checks)."""
+        pf = schema.partition_field
+        result = self.query_arrow(
+            f"select {pf} as p, count(*) as n from {schema.table_id} group by {pf} order by {pf}"
+        )
+        return dict(zip(result.column("p").to_pylist(), result.column("n").to_pylist()))
+
+    def lock(self) -> "contextlib.AbstractContextManager[None]":
+        """Exclusive access for clients that open their own connection (default: none needed)."""
+        return contextlib.nullcontext()
+
+    def close(self) -> None:
+        """Release connections (no-op where there is nothing to release)."""
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,186 @@
+"""Embedded warehouse: one DuckDB file, BigQuery SQL transpiled with sqlglot.
+
+DuckDB allows one writing process per file, so every connection is taken under an
+exclusive file lock; parallel tasks (backfills, several workers) queue on it instead
+of failing. Partition replacement is delete + insert in one transaction, after the new
+rows were checked to belong to the partition and to match the table's columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import sqlglot
+
+from adctr.warehouse.base import JobLabels, Warehouse, WarehouseError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from adctr.schema import TableSchema
+
+log = logging.getLogger(__name__)
+
+
+def transpile(sql: str) -> str:
+    """BigQuery Standard SQL -> DuckDB SQL (one statement)."""
+    try:
+        statements = sqlglot.transpile(sql, read="bigquery", write="duckdb")
+    except sqlglot.errors.ParseError as exc:
+        raise WarehouseError(f"SQL does not parse as BigQuery: {exc}") from exc
+    if len(statements) != 1:
+        raise WarehouseError(f"expected one SQL statement, got {len(statements)}")
+    return statements[0]
+
+
+class DuckDBWarehouse(Warehouse):
+    name = "duckdb"
+
+    def __init__(self, path: str | os.PathLike[str], lock_timeout_seconds: float = 600.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"DuckDBWarehouse({str(self.path)!r})"
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the file's exclusive lock (for any client of the file, e.g. GX's engine)."""
+        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        with open(lock_path, "a+") as lock_file:
+            deadline = time.monotonic() + self.lock_timeout_seconds
+            while True:
+                try:
+                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseError(
+                            f"DuckDB warehouse {self.path} stayed locked by another writer for "
+                            f"{self.lock_timeout_seconds:.0f}s"
+                        ) from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection held under the file's exclusive lock (released on exit)."""
+        with self.lock():
+            con = duckdb.connect(str(self.path))
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def sqlalchemy_url(self) -> str:
+        return f"duckdb:///{self.path}"
+
+    def _ensure(self, con: duckdb.DuckDBPyConnection, schema: "TableSchema") -> None:
+        con.execute(f'create schema if not exists "{schema.dataset}"')
+        con.execute(
+            f'create table if not exists "{schema.dataset}"."{schema.table}" '
+            f"({schema.duckdb_columns_ddl()})"
+        )
+        existing = [
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema.dataset, schema.table],
+            ).fetchall()
+        ]
+        if existing != schema.column_names:
+            raise WarehouseError(
+                f"{schema.table_id} in {self.path} has columns {existing}, its schema file says "
+                f"{schema.column_names}; migrate the table (or rebuild it) before loading"
+            )
+
+    def ensure_table(self, schema: "TableSchema") -> None:
+        with self.connect() as con:
+            self._ensure(con, schema)
+
+    def _replace(
+        self, con: duckdb.DuckDBPyConnection, schema: "TableSchema", partition: date, source: str
+    ) -> int:
+        """Stage `source` (a DuckDB relation expression), check it, then swap the partition."""
+        target = f'"{schema.dataset}"."{schema.table}"'
+        pf = schema.partition_field
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create or replace temp table _incoming as {source}")
+            cols = [r[0] for r in con.execute("describe _incoming").fetchall()]
+            missing = [c for c in schema.column_names if c not in cols]
+            extra = [c for c in cols if c not in schema.column_names]
+            if missing or extra:
+                raise WarehouseError(
+                    f"rows for {schema.table_id} do not match its schema file: "
+                    f"missing columns {missing}, unexpected columns {extra}"
+                )
+            (outside,) = con.execute(
+                f'select count(*) from _incoming where "{pf}" is distinct from ?', [partition]
+            ).fetchone()
+            if outside:
+                raise WarehouseError(
+                    f"{outside} rows for {schema.table_id} partition {partition} have another "
+                    f"{pf}; refusing to write outside the partition"
+                )
+            con.execute(f'delete from {target} where "{pf}" = ?', [partition])
+            column_list = ", ".join(f'"{c}"' for c in schema.column_names)
+            con.execute(f"insert into {target} ({column_list}) select {column_list} from _incoming")
+            (count,) = con.execute("select count(*) from _incoming").fetchone()
+            con.execute("drop table _incoming")
+            con.execute("commit")
+        except Exception as exc:
+            con.execute("rollback")
+            if isinstance(exc, WarehouseError):
+                raise
+            raise WarehouseError(
+                f"replacing {schema.table_id} partition {partition} failed: {exc}"
+            ) from exc
+        log.info("duckdb: replaced %s partition %s with %d rows", schema.table_id, partition, count)
+        return int(count)
+
+    def replace_partition_from_arrow(
+        self, schema: "TableSchema", partition: date, data: "pa.Table", labels: JobLabels = JobLabels()
+    ) -> int:
+        with self.connect() as con:
+            self._ensure(con, schema)
+            con.register("_arrow_source", data)
+            try:
+                return self._replace(con, schema, partition, "select * from _arrow_source")
+            finally:
+                con.unregister("_arrow_source")
+
+    def replace_partition_from_query(
+        self, schema: "TableSchema", partition: date, sql: str, labels: JobLabels = JobLabels()
+    ) -> int:
+        duck_sql = transpile(sql)
+        with self.connect() as con:
+            self._ensure(con, schema)
+            return self._replace(con, schema, partition, f"select * from ({duck_sql})")
+
+    def query_arrow(self, sql: str) -> "pa.Table":
+        duck_sql = transpile(sql)
+        with self.connect() as con:
+            try:
+                return con.sql(duck_sql).to_arrow_table()
+            except duckdb.Error as exc:
+                raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
+
+    def execute_native(self, sql: str, params: list[object] | None = None) -> list[tuple]:
+        """Run DuckDB SQL as is (tests, checksums, hand inspection)."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).fetchall()

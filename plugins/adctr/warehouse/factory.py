@@ -1,0 +1,34 @@
+"""Pick the configured warehouse; the embedded DuckDB when nothing is configured."""
+
+from __future__ import annotations
+
+import os
+
+from adctr import settings
+from adctr.warehouse.base import Warehouse, WarehouseConfigError
+
+
+def get_warehouse() -> Warehouse:
+    cfg = settings.load_config("warehouse")
+    backend = os.environ.get("ADCTR_WAREHOUSE") or cfg.get("backend") or "duckdb"
+    if backend == "duckdb":
+        from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+        duck = cfg.get("duckdb") or {}
+        path = os.environ.get("ADCTR_DUCKDB_PATH") or duck.get("path") or "warehouse.duckdb"
+        return DuckDBWarehouse(
+            settings.resolve_var_path(path), float(duck.get("lock_timeout_seconds", 600))
+        )
+    if backend == "bigquery":
+        from adctr.warehouse.bigquery_backend import BigQueryWarehouse
+
+        bq = cfg.get("bigquery") or {}
+        return BigQueryWarehouse(
+            gcp_conn_id=bq.get("gcp_conn_id", "google_cloud_default"),
+            project=os.environ.get("ADCTR_BQ_PROJECT") or bq.get("project"),
+            location=os.environ.get("ADCTR_BQ_LOCATION") or bq.get("location", "US"),
+        )
+    raise WarehouseConfigError(
+        f"unknown warehouse backend {backend!r} (ADCTR_WAREHOUSE or config/warehouse.yaml); "
+        f"use 'duckdb' or 'bigquery'"
+    )

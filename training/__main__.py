@@ -1,0 +1,65 @@
+"""Training outside Airflow: `python -m training train|publish ...` (same code as the DAG).
+
+    python -m training train --model ctr --snapshot-date 2026-11-20 --out var/runs/x/ctr
+    python -m training publish --candidate var/runs/x/ctr
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+from datetime import date
+from pathlib import Path
+
+from adctr import settings
+from adctr.storage import get_store
+from adctr.warehouse import get_warehouse
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.project_root(), capture_output=True, text=True, check=True, timeout=10,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from training.pipeline import publish_candidate, train_candidate
+
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train, evaluate and gate one model")
+    t.add_argument("--model", required=True)
+    t.add_argument("--snapshot-date", required=True, type=date.fromisoformat)
+    t.add_argument("--out", required=True, type=Path)
+    p = sub.add_parser("publish", help="publish a candidate directory as a new version")
+    p.add_argument("--candidate", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    store = get_store("artifact")
+    if args.command == "train":
+        with get_warehouse() as wh:
+            cand = train_candidate(
+                args.model, args.snapshot_date, args.out, wh, store, settings.variant()
+            )
+        print(json.dumps(cand.as_dict(), indent=2))
+    else:
+        from adctr.artifacts import REQUIRED_FILES
+
+        files = {name: (args.candidate / name).read_bytes() for name in REQUIRED_FILES}
+        version = publish_candidate(
+            files, store, settings.variant(),
+            {"git_commit": git_commit(), "run_type": "cli", "run_id": None},
+        )  # fmt: skip
+        print(json.dumps({"uri": version.uri, "version": version.version}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Training examples from the warehouse, read as Arrow, split by time.
+
+The split is by report date, never at random: the holdout is the newest days, the
+validation split (early stopping) the days before it, training the rest. A model is
+judged on days it has not seen, as it will be in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+
+class DatasetError(ValueError):
+    """The examples cannot support a trustworthy train/validation/holdout split."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    holdout: pd.DataFrame
+    dates: dict[str, list[str]]
+
+
+def load_examples(warehouse, table_id: str, snapshot_date: date) -> pd.DataFrame:  # noqa: ANN001
+    from adctr.schema import get_schema
+
+    schema = get_schema(table_id)
+    columns = ", ".join(schema.column_names)
+    arrow = warehouse.query_arrow(
+        f"select {columns} from {table_id} "
+        f"where {schema.partition_field} = date '{snapshot_date.isoformat()}' "
+        f"order by report_date, medium, creative_id, device"
+    )
+    frame = arrow.to_pandas()
+    if frame.empty:
+        raise DatasetError(f"{table_id} has no rows for snapshot {snapshot_date}")
+    return frame
+
+
+def split_by_date(frame: pd.DataFrame, holdout_days: int, validation_days: int) -> Splits:
+    days = sorted(frame["report_date"].unique())
+    need = holdout_days + validation_days + 1
+    if len(days) < need:
+        raise DatasetError(
+            f"need at least {need} report dates ({holdout_days} holdout, {validation_days} "
+            f"validation, 1+ training), the examples have {len(days)}"
+        )
+    holdout_d = days[-holdout_days:]
+    valid_d = days[-(holdout_days + validation_days) : -holdout_days]
+    train_d = days[: -(holdout_days + validation_days)]
+
+    def pick(ds: list) -> pd.DataFrame:  # noqa: ANN001
+        return frame[frame["report_date"].isin(ds)].reset_index(drop=True)
+
+    return Splits(
+        train=pick(train_d),
+        valid=pick(valid_d),
+        holdout=pick(holdout_d),
+        dates={
+            "train": [str(d) for d in train_d],
+            "valid": [str(d) for d in valid_d],
+            "holdout": [str(d) for d in holdout_d],
+        },
+    )
