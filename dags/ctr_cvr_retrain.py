@@ -9,7 +9,8 @@ artifact version with `manifest.json` and `_SUCCESS`; the gate's decision travel
 
 **Snapshot date.** The report date the training sets are built as of: the run's data
 interval start in the account time zone, or the `snapshot_date` Param. CVR examples only
-cover report dates whose attribution window has closed.
+cover report dates whose attribution window has closed. The `window_days` and
+`attribution_window_days` Params override the SQL models' defaults for one run.
 
 **Outputs.** `models/<model>/<variant>/<version>/` in the artifact store (local `var/artifacts`
 by default, GCS in production). A version that is not blessed is published for the record
@@ -42,6 +43,20 @@ MODELS = ["ctr", "cvr"]
             type=["null", "string"],
             format="date",
             description="Build training sets as of this report date instead of the run's interval.",
+        ),
+        "window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=365,
+            description="Report dates per training set (default: the SQL model's, 28).",
+        ),
+        "attribution_window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=90,
+            description="Days until a report date's conversions are final (default: 7).",
         ),
     },
 )

@@ -115,13 +115,22 @@ def validate(table_id: str, report_date: str, context: dict[str, Any]) -> dict[s
         return result.summary()
 
 
+def model_param_overrides(table_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """DAG Params that override a SQL model's own params (same name, non-null value)."""
+    from adctr.schema import get_schema
+
+    declared = get_schema(table_id).params
+    return {k: params[k] for k in declared if params.get(k) is not None}
+
+
 def build_model(table_id: str, report_date: str, context: dict[str, Any]) -> int:
     from adctr import elt
     from adctr.warehouse import get_warehouse
 
     day = date.fromisoformat(report_date)
+    overrides = model_param_overrides(table_id, dict(context.get("params") or {}))
     with permanent_errors(), get_warehouse() as wh:
-        return elt.build(table_id, day, wh, labels=_labels(context, day))
+        return elt.build(table_id, day, wh, params=overrides, labels=_labels(context, day))
 
 
 def _candidate_prefix(run_id: str, model: str) -> str:

@@ -1,0 +1,48 @@
+# Single entry point. `make demo` runs the main job, `make test` the whole test suite;
+# both create .venv and install the pinned requirements first (only when they changed).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+export ADCTR_PROJECT_ROOT := $(CURDIR)
+
+DAYS ?= 14
+PYTEST_ARGS ?=
+
+.PHONY: demo test install airflow-ui lock clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job: simulator -> DuckDB -> models -> artifacts, through Airflow, then a summary.
+demo: install
+	$(PY) -m adctr.demo --days $(DAYS)
+
+## Every test tier (unit, integration, real Airflow scheduler).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Airflow web UI on this project (http://127.0.0.1:8080, login admin / admin).
+airflow-ui: install
+	$(PY) -m adctr.local_ui
+
+## Re-resolve requirements.in into the pinned requirements.txt.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip && .venv-lock/bin/pip install --quiet -r requirements.in
+	{ echo "# The tested, fully pinned environment (generated from requirements.in by 'make lock';"; \
+	  echo "# do not edit by hand). Python 3.11."; .venv-lock/bin/pip freeze; } > requirements.txt
+	rm -rf .venv-lock
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,65 @@
+"""Test session setup: a throwaway project var/ dir and the local Airflow env, set before
+anything imports Airflow (Airflow reads its configuration once, at first import)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSION_VAR = Path(tempfile.mkdtemp(prefix="adctr-tests-"))
+
+os.environ["ADCTR_PROJECT_ROOT"] = str(ROOT)
+os.environ["ADCTR_VAR_DIR"] = str(SESSION_VAR)
+for key in ("ADCTR_WAREHOUSE", "ADCTR_STORAGE", "ADCTR_CONFIG_DIR", "ADCTR_DUCKDB_PATH", "ADCTR_VARIANT"):
+    os.environ.pop(key, None)
+
+from adctr import localenv  # noqa: E402
+
+os.environ.update(localenv.airflow_env())
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == 0:
+        shutil.rmtree(SESSION_VAR, ignore_errors=True)
+    else:
+        print(f"\ntest state kept for inspection: {SESSION_VAR}")
+
+
+@pytest.fixture
+def isolated_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh var/ (warehouse, landing, artifacts, DQ results) for one test."""
+    var = tmp_path / "var"
+    var.mkdir()
+    monkeypatch.setenv("ADCTR_VAR_DIR", str(var))
+    return var
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An editable copy of config/ that the code under test reads instead."""
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target)
+    monkeypatch.setenv("ADCTR_CONFIG_DIR", str(target))
+    return target
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[object]:
+    """The project's ad-media simulator on a free loopback port (in this process)."""
+    from adctr import settings
+    from adctr.simulator.server import SimulatorServer, state_from_config
+
+    state = state_from_config(
+        settings.load_config("simulator"), timezone=settings.load_config("pipeline")["account_timezone"]
+    )
+    with SimulatorServer(state) as server:
+        uri = localenv.simulator_connection_uri(server.url)
+        os.environ[f"AIRFLOW_CONN_{localenv.SIMULATOR_CONN_ID.upper()}"] = uri
+        yield server

@@ -1,0 +1,29 @@
+"""Small builders shared by tests (real schema, real types)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pyarrow as pa
+
+from adctr.schema import get_schema
+
+
+def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:
+    """n valid raw.ad_performance rows for one day."""
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "report_date": day, "medium": medium, "account_id": "1001",
+                "advertiser_id": "adv001", "industry": "games", "campaign_id": "adv001-cmp1",
+                "campaign_objective": "traffic", "ad_group_id": "adv001-cmp1-ag1",
+                "creative_id": f"adv001-cmp1-ag1-cr{i // 3 + 1}",
+                "headline": "話題のゲーム", "description": "今すぐチェック", "ad_format": "image",
+                "device": ("mobile", "desktop", "tablet")[i % 3],
+                "impressions": 1000 + i, "clicks": 30 + i, "conversions": 2, "cost_micros": 1_500_000_000,
+                "currency": "JPY", "source_job_id": "job-1",
+                "ingested_at": datetime(2026, 11, 21, tzinfo=timezone.utc),
+            }
+        )  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=get_schema("raw.ad_performance").arrow_schema())

@@ -1,0 +1,56 @@
+"""BigQuery backend: the job configurations it sends, checked with the real client types.
+
+No offline emulator replaces a partition correctly (DESIGN.md), so what is tested is what
+the client would send: destination decorator, write disposition, dialect, labels.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from google.cloud import bigquery
+
+from adctr.schema import get_schema
+from adctr.warehouse import WarehouseConfigError
+from adctr.warehouse.base import JobLabels
+from adctr.warehouse.bigquery_backend import (
+    BigQueryWarehouse,
+    load_job_configuration,
+    query_job_configuration,
+)
+
+LABELS = JobLabels(dag_id="ad_performance_daily", task_id="build__staging__ad_performance", run_date="2026-11-20")
+
+
+def test_query_job_replaces_one_partition_with_standard_sql() -> None:
+    schema = get_schema("staging.ad_performance")
+    config = query_job_configuration("proj", schema, date(2026, 11, 20), "select 1", LABELS)
+    job = bigquery.QueryJobConfig.from_api_repr(config)
+    assert job.destination.table_id == "ad_performance$20261120"
+    assert job.destination.dataset_id == "staging" and job.destination.project == "proj"
+    assert job.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+    assert job.use_legacy_sql is False
+    assert job.time_partitioning.field == "report_date"
+    assert job.clustering_fields == ["medium", "creative_id"]
+    assert job.labels == {
+        "dag_id": "ad_performance_daily",
+        "task_id": "build__staging__ad_performance",
+        "run_date": "2026-11-20",
+    }
+
+
+def test_load_job_replaces_one_partition_from_parquet() -> None:
+    schema = get_schema("raw.ad_performance")
+    config = load_job_configuration("proj", schema, date(2026, 11, 20), LABELS)
+    job = bigquery.LoadJobConfig.from_api_repr(config)
+    assert config["load"]["destinationTable"]["tableId"] == "ad_performance$20261120"
+    assert job.source_format == bigquery.SourceFormat.PARQUET
+    assert job.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+    assert [f.name for f in job.schema] == schema.column_names
+
+
+def test_missing_connection_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_GCP", raising=False)
+    with pytest.raises(WarehouseConfigError, match="connection 'no_such_gcp' is not defined"):
+        BigQueryWarehouse("no_such_gcp", project="p", location="asia-northeast1")

@@ -1,0 +1,83 @@
+"""DuckDB backend: partition replacement is idempotent, guarded and atomic."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+import pytest
+
+from adctr.schema import Column, TableSchema
+from adctr.warehouse.base import WarehouseError
+from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+SCHEMA = TableSchema(
+    table_id="staging.things",
+    columns=(Column("day", "DATE", "REQUIRED"), Column("k", "STRING"), Column("n", "INT64")),
+    partition_field="day",
+)
+D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
+
+
+def _rows(day: date, n: int) -> pa.Table:
+    return pa.table({"day": [day] * n, "k": [f"k{i}" for i in range(n)], "n": list(range(n))})
+
+
+@pytest.fixture
+def wh(tmp_path) -> DuckDBWarehouse:  # noqa: ANN001
+    return DuckDBWarehouse(tmp_path / "w.duckdb", lock_timeout_seconds=5)
+
+
+def _count(wh: DuckDBWarehouse, day: date) -> int:
+    return wh.execute_native("select count(*) from staging.things where day = ?", [day])[0][0]
+
+
+def test_replace_is_idempotent_and_touches_one_partition(wh: DuckDBWarehouse) -> None:
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    wh.replace_partition_from_arrow(SCHEMA, D2, _rows(D2, 2))
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    assert (_count(wh, D1), _count(wh, D2)) == (3, 2)
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 1))
+    assert (_count(wh, D1), _count(wh, D2)) == (1, 2)
+
+
+def test_rows_outside_the_partition_are_refused_and_nothing_changes(wh: DuckDBWarehouse) -> None:
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    with pytest.raises(WarehouseError, match="refusing to write outside the partition"):
+        wh.replace_partition_from_arrow(SCHEMA, D1, pa.concat_tables([_rows(D1, 1), _rows(D2, 1)]))
+    assert _count(wh, D1) == 3
+
+
+def test_query_with_wrong_columns_is_refused(wh: DuckDBWarehouse) -> None:
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    with pytest.raises(WarehouseError, match=r"missing columns \['n'\]"):
+        wh.replace_partition_from_query(SCHEMA, D1, "select date '2026-11-01' as day, 'x' as k")
+    assert _count(wh, D1) == 3
+
+
+def test_bigquery_sql_is_transpiled(wh: DuckDBWarehouse) -> None:
+    wh.replace_partition_from_query(
+        SCHEMA, D1,
+        "select date_sub(date '2026-11-02', interval 1 day) as day, "
+        "cast(safe_divide(1, 0) as string) as k, 1 as n",
+    )  # fmt: skip
+    assert wh.execute_native("select day, k, n from staging.things") == [(D1, None, 1)]
+
+
+def test_a_second_writer_waits_for_the_lock_then_fails_clearly(tmp_path) -> None:  # noqa: ANN001
+    a = DuckDBWarehouse(tmp_path / "w.duckdb", lock_timeout_seconds=0.3)
+    with a.lock():
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            message = pool.apply(_try_write, (str(tmp_path / "w.duckdb"),))
+    assert "stayed locked by another writer" in message
+
+
+def _try_write(path: str) -> str:
+    try:
+        DuckDBWarehouse(path, lock_timeout_seconds=0.3).ensure_table(SCHEMA)
+    except WarehouseError as exc:
+        return str(exc)
+    return "wrote"

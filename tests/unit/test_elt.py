@@ -1,0 +1,59 @@
+"""SQL models: every file has a schema, dependencies are right, rendering is strict."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from adctr import elt, schema, settings
+
+
+def _sqlglot_tables(sql: str) -> set[str]:
+    tree = sqlglot.parse_one(sql, read="bigquery")
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db and t.name not in ctes}
+
+
+def test_every_sql_file_has_a_schema_and_suite_names_match() -> None:
+    sql_root = settings.sql_dir()
+    for path in sql_root.glob("*/*.sql"):
+        assert path.with_suffix(".yml").exists(), f"{path} has no schema file"
+    for path in settings.expectations_dir().glob("*.json"):
+        assert path.stem in schema.all_schemas(), f"suite {path.name} names no table"
+
+
+@pytest.mark.parametrize("table_id", sorted(elt.all_models()))
+def test_text_scan_dependencies_match_a_full_parse(table_id: str) -> None:
+    model = elt.all_models()[table_id]
+    rendered = elt.render(model, date(2026, 11, 20))
+    assert set(model.depends_on) == _sqlglot_tables(rendered) - {table_id}
+
+
+def test_dag_order_respects_dependencies() -> None:
+    order = [m.table_id for m in elt.models_for_dag("ad_performance_daily")]
+    assert order.index("staging.ad_performance") < order.index("features.creative_daily")
+
+
+def test_params_override_and_unknown_params_fail(tmp_path) -> None:  # noqa: ANN001
+    model = elt.all_models()["features.creative_daily"]
+    assert "interval 3 day" in elt.render(model, date(2026, 11, 20), {"trailing_days": 3})
+    broken = tmp_path / "creative_daily.sql"
+    broken.write_text("select {{ params.no_such_param }} as x")
+    with pytest.raises(elt.ModelError, match="no_such_param"):
+        elt.render(elt.SqlModel(model.table_id, broken, (), model.dag), date(2026, 11, 20))
+
+
+def test_sql_lints_clean_with_sqlfluff() -> None:
+    from sqlfluff.core import FluffConfig, Linter
+
+    config = FluffConfig.from_path(str(settings.project_root()))
+    result = Linter(config=config).lint_paths((str(settings.sql_dir()),))
+    violations = {
+        rec["filepath"]: [f"L{v['start_line_no']} {v['code']} {v['description']}" for v in rec["violations"]]
+        for rec in result.as_records()
+        if rec["violations"]
+    }
+    assert violations == {}
