@@ -1,0 +1,63 @@
+"""Bad input fails the right task with one clear sentence, and nothing downstream runs."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import yaml
+
+from adctr import dates
+
+DAY = date(2026, 11, 10)
+
+
+def _failed(outcome, task_prefix: str) -> None:  # noqa: ANN001
+    assert outcome.state == "failed"
+    failed = [t for t, s in outcome.task_states.items() if s == "failed"]
+    assert failed and all(t.startswith(task_prefix) for t in failed), outcome.task_states
+    assert all(s != "success" for t, s in outcome.task_states.items() if t.startswith("build__"))
+
+
+def test_medium_the_api_does_not_know(runner, isolated_var, config_copy, capfd) -> None:  # noqa: ANN001
+    path = config_copy / "media.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["media"].append({**cfg["media"][0], "name": "tiktok_ads"})
+    path.write_text(yaml.safe_dump(cfg))
+    outcome = runner.run("ad_performance_daily", DAY, conf={"media": ["tiktok_ads"]}, check=False)
+    _failed(outcome, "extract")
+    assert "unknown medium 'tiktok_ads'; this API serves" in capfd.readouterr().out
+
+
+def test_medium_not_in_config(runner, isolated_var, capfd) -> None:  # noqa: ANN001
+    outcome = runner.run("ad_performance_daily", DAY, conf={"media": ["nope_ads"]}, check=False)
+    _failed(outcome, "media")
+    assert "medium 'nope_ads' is not configured in config/media.yaml" in capfd.readouterr().out
+
+
+def test_report_date_in_the_future(runner, isolated_var, capfd) -> None:  # noqa: ANN001
+    tomorrow = (dates.today_local() + timedelta(days=1)).isoformat()
+    outcome = runner.run("ad_performance_daily", DAY, conf={"report_date": tomorrow}, check=False)
+    _failed(outcome, "report_date")
+    assert f"report date {tomorrow} is not a complete day yet" in capfd.readouterr().out
+
+
+def test_missing_warehouse_connection(runner, isolated_var, monkeypatch, capfd) -> None:  # noqa: ANN001
+    monkeypatch.setenv("ADCTR_WAREHOUSE", "bigquery")
+    monkeypatch.delenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", raising=False)
+    outcome = runner.run("ad_performance_daily", DAY, check=False)
+    _failed(outcome, "load_raw")
+    assert (
+        "the BigQuery warehouse is selected but Airflow connection 'google_cloud_default' is not "
+        "defined" in capfd.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("model", ["ctr"])
+def test_training_without_enough_history_fails_clearly(runner, isolated_var, capfd, model) -> None:  # noqa: ANN001
+    runner.run("ad_performance_daily", DAY)
+    outcome = runner.run("ctr_cvr_retrain", DAY, check=False)
+    assert outcome.state == "failed"
+    assert outcome.task_states.get("publish") != "success"
+    out = capfd.readouterr().out
+    assert "need at least 5 report dates" in out or "has no rows for snapshot" in out
