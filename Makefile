@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test install airflow-ui lock clean
+.PHONY: demo test install airflow-ui lock clean bench-partition
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -46,3 +46,8 @@ lock:
 
 clean:
 	rm -rf var .pytest_cache
+
+## Benchmarks (outside CI): DuckDB partition replacement vs a bare insert.
+ROWS ?= 1000000
+bench-partition: install
+	$(PY) bench/partition_replace.py --rows $(ROWS)

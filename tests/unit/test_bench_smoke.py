@@ -1,0 +1,19 @@
+"""Each benchmark runs at a tiny size, so the scripts in bench/ keep working."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from tests.conftest import ROOT
+
+
+def _load(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_partition_replace_bench_smoke() -> None:
+    result = _load("partition_replace").run(rows=3000, repeat=1)
+    assert result["rows"] == 3000 and result["replace_s"] > 0 and result["floor_s"] > 0
