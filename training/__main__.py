@@ -9,24 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 from datetime import date
 from pathlib import Path
 
 from adctr import settings
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=settings.project_root(), capture_output=True, text=True, check=True, timeout=10,
-        )  # fmt: skip
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         files = {name: (args.candidate / name).read_bytes() for name in REQUIRED_FILES}
         version = publish_candidate(
             files, store, settings.variant(),
-            {"git_commit": git_commit(), "run_type": "cli", "run_id": None},
+            {"git_commit": settings.git_commit(), "run_type": "cli", "run_id": None},
         )  # fmt: skip
         print(json.dumps({"uri": version.uri, "version": version.version}, indent=2))
 

@@ -31,9 +31,9 @@ def load_examples(warehouse, table_id: str, snapshot_date: date) -> pd.DataFrame
     schema = get_schema(table_id)
     columns = ", ".join(schema.column_names)
     arrow = warehouse.query_arrow(
-        f"select {columns} from {table_id} "
-        f"where {schema.partition_field} = date '{snapshot_date.isoformat()}' "
-        f"order by report_date, medium, creative_id, device"
+        f"select {columns} from {table_id} where {schema.partition_field} = @snapshot_date "
+        f"order by report_date, medium, creative_id, device",
+        {"snapshot_date": snapshot_date},
     )
     frame = arrow.to_pandas()
     if frame.empty:

@@ -22,12 +22,13 @@ CATEGORICAL = ("medium", "device", "industry", "campaign_objective", "ad_format"
 NUMERIC = (
     "headline_length",
     "description_length",
-    "creative_impressions_7d",
-    "creative_ctr_7d",
-    "creative_cvr_7d",
-    "ad_group_impressions_7d",
-    "ad_group_ctr_7d",
-    "ad_group_cvr_7d",
+    "creative_age_days",
+    *(
+        f"{level}_{stat}_{window}d"
+        for level in ("creative", "ad_group", "advertiser")
+        for window in (7, 28)
+        for stat in ("impressions", "ctr", "cvr")
+    ),
     "day_of_week",
 )
 REQUIRED = ("medium", "device")

@@ -86,16 +86,88 @@ def models_for_dag(dag_id: str) -> list[SqlModel]:
 
 
 def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = None) -> str:
-    """Render a model's SQL for one date. `ds` is the report date (account time zone)."""
+    """Render a model's Jinja for one date. Values reach the SQL as query parameters (@ds)."""
     import jinja2
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     merged = {**model.schema.params, **(params or {})}
+    source = model.sql_path.read_text("utf-8")
+    context = {
+        "ds": report_date.isoformat(),
+        "params": merged,
+        "fx_rates": settings.load_config("currencies")["jpy_per_unit"],
+    }
     try:
-        template = env.from_string(model.sql_path.read_text("utf-8"))
-        return template.render(ds=report_date.isoformat(), params=merged)
-    except jinja2.TemplateError as exc:
-        raise ModelError(f"{model.sql_path}: cannot render: {exc}") from exc
+        return env.from_string(source).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ModelError(f"{_rel(model.sql_path)}:{exc.lineno}: template error: {exc.message}") from exc
+    except jinja2.UndefinedError as exc:
+        raise ModelError(
+            f"{_rel(model.sql_path)}:{_line_of(source, _undefined_name(exc))}: template error: "
+            f"{exc.message}"
+        ) from exc
+
+
+def query_params(report_date: date) -> dict[str, Any]:
+    """The query parameters every model may use."""
+    return {"ds": report_date}
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(settings.project_root()))
+    except ValueError:
+        return str(path)
+
+
+def _undefined_name(exc: Exception) -> str:
+    found = re.findall(r"'([^']+)'", str(exc))
+    return found[-1] if found else ""
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle and needle in line:
+            return number
+    return 1
+
+
+def check(model: SqlModel, rendered: str) -> None:
+    """Fail before anything is written: syntax, unknown tables, untranslatable constructs.
+
+    Errors name the file and the line (of the rendered SQL, quoted, as Jinja may shift lines).
+    """
+    import sqlglot
+    from sqlglot import ErrorLevel, exp
+
+    where = _rel(model.sql_path)
+    lines = rendered.splitlines()
+    try:
+        tree = sqlglot.parse_one(rendered, read="bigquery")
+    except sqlglot.errors.ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        line = int(err.get("line") or 1)
+        text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        raise ModelError(
+            f"{where}:{line}: syntax error: {err.get('description', exc)} (near `{text}`)"
+        ) from exc
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    known = set(schemas.all_schemas())
+    for table in tree.find_all(exp.Table):
+        if table.name in ctes and not table.db:
+            continue
+        ref = f"{table.db}.{table.name}" if table.db else table.name
+        if ref not in known:
+            raise ModelError(
+                f"{where}:{_line_of(rendered, table.name)}: reads table `{ref}`, which no schema "
+                f"file defines (sql/<dataset>/<table>.yml)"
+            )
+    try:
+        sqlglot.transpile(rendered, read="bigquery", write="duckdb", unsupported_level=ErrorLevel.RAISE)
+    except sqlglot.errors.UnsupportedError as exc:
+        raise ModelError(
+            f"{where}: uses a construct the embedded DuckDB warehouse cannot run faithfully: {exc}"
+        ) from exc
 
 
 def build(
@@ -113,6 +185,11 @@ def build(
         raise ModelError(f"no SQL model {table_id!r} (expected sql/{table_id.replace('.', '/')}.sql)")
     model = models[table_id]
     sql = render(model, report_date, params)
+    check(model, sql)
     return warehouse.replace_partition_from_query(
-        model.schema, report_date, sql, labels or JobLabels(task_id=model.task_id)
+        model.schema,
+        report_date,
+        sql,
+        labels or JobLabels(task_id=model.task_id),
+        query_params=query_params(report_date),
     )

@@ -86,7 +86,7 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
         report,
         get_schema(RAW_TABLE),
         get_schema(QUARANTINE_TABLE),
-        list(settings.load_config("pipeline").get("accepted_currencies") or ["JPY"]),
+        sorted(settings.load_config("currencies")["jpy_per_unit"]),
         ingested_at,
     )
     prefix = _prefix(report_date, adapter.medium)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,17 @@ def load_config(name: str) -> dict[str, Any]:
 def variant() -> str:
     """The serving variant (git branch) this deployment trains for."""
     return os.environ.get("ADCTR_VARIANT") or str(load_config("pipeline").get("variant", "main"))
+
+
+def git_commit() -> str:
+    """The deployed code's commit (ADCTR_GIT_COMMIT, else `git rev-parse HEAD`), for lineage."""
+    if os.environ.get("ADCTR_GIT_COMMIT"):
+        return os.environ["ADCTR_GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root(), capture_output=True, text=True, check=True, timeout=10,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -160,7 +160,6 @@ def train(model: str, snapshot_date: str, context: dict[str, Any]) -> dict[str, 
 def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     from adctr import artifacts, settings
     from adctr.storage import get_store
-    from training.__main__ import git_commit
     from training.pipeline import publish_candidate
 
     store = get_store("artifact")
@@ -168,7 +167,7 @@ def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any
     files = {name: store.read_bytes(f"{prefix}/{name}") for name in artifacts.REQUIRED_FILES}
     dag_run = context.get("dag_run")
     lineage = {
-        "git_commit": git_commit(),
+        "git_commit": settings.git_commit(),
         "run_id": str(context.get("run_id")),
         "run_type": str(getattr(dag_run, "run_type", "unknown")),
         "dag_id": getattr(context.get("ti"), "dag_id", None),

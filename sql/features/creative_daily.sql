@@ -1,6 +1,9 @@
--- Model features per creative x medium x device x report date.
--- Trailing statistics use only days strictly before the row's report date (no leakage):
--- the serving side computes them the same way from the days it has seen.
+-- Model features per creative x medium x device for one report date (@ds).
+-- Trailing statistics of the creative, its ad group and its advertiser use only days
+-- strictly before @ds (no leakage): serving computes them the same way from the days it has.
+-- The loops below expand to one column per level x window x statistic (see the .yml).
+{%- set levels = ["creative", "ad_group", "advertiser"] %}
+{%- set windows = params.trailing_windows %}
 with today as (
     select
         report_date,
@@ -12,75 +15,89 @@ with today as (
         device,
         industry,
         campaign_objective,
-        ad_format,
-        headline,
-        description,
         impressions,
         clicks,
         conversions
     from staging.ad_performance
-    where report_date = date '{{ ds }}'
+    where report_date = @ds
+),
+
+creatives as (
+    select
+        creative_id,
+        headline,
+        description,
+        ad_format,
+        first_seen_date
+    from staging.creative_snapshot
+    where report_date = @ds
 ),
 
 history as (
     select
+        report_date,
         creative_id,
         ad_group_id,
+        advertiser_id,
         impressions,
         clicks,
         conversions
     from staging.ad_performance
     where
-        report_date between date_sub(date '{{ ds }}', interval {{ params.trailing_days }} day)
-        and date_sub(date '{{ ds }}', interval 1 day)
+        report_date between date_sub(@ds, interval {{ windows | max }} day)
+        and date_sub(@ds, interval 1 day)
 ),
+{%- for level in levels %}
 
-creative_trailing as (
+{{ level }}_trailing as (
     select
-        creative_id,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(conversions) as conversions
+        {%- for w in windows %}
+        {%- for stat in ["impressions", "clicks", "conversions"] %}
+        sum(
+            if(report_date >= date_sub(@ds, interval {{ w }} day), {{ stat }}, 0)
+        ) as {{ stat }}_{{ w }}d,
+        {%- endfor %}
+        {%- endfor %}
+        {{ level }}_id
     from history
-    group by creative_id
+    group by {{ level }}_id
 ),
-
-ad_group_trailing as (
-    select
-        ad_group_id,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(conversions) as conversions
-    from history
-    group by ad_group_id
-),
+{%- endfor %}
 
 final as (
     select
-        t.report_date,
-        t.medium,
-        t.advertiser_id,
-        t.campaign_id,
-        t.ad_group_id,
-        t.creative_id,
-        t.device,
-        t.industry,
-        t.campaign_objective,
-        t.ad_format,
-        length(t.headline) as headline_length,
-        length(t.description) as description_length,
-        coalesce(ct.impressions, 0) as creative_impressions_7d,
-        safe_divide(ct.clicks, ct.impressions) as creative_ctr_7d,
-        safe_divide(ct.conversions, ct.clicks) as creative_cvr_7d,
-        coalesce(agt.impressions, 0) as ad_group_impressions_7d,
-        safe_divide(agt.clicks, agt.impressions) as ad_group_ctr_7d,
-        safe_divide(agt.conversions, agt.clicks) as ad_group_cvr_7d,
-        t.impressions,
-        t.clicks,
-        t.conversions
-    from today as t
-    left join creative_trailing as ct on t.creative_id = ct.creative_id
-    left join ad_group_trailing as agt on t.ad_group_id = agt.ad_group_id
+        today.report_date,
+        today.medium,
+        today.advertiser_id,
+        today.campaign_id,
+        today.ad_group_id,
+        today.creative_id,
+        today.device,
+        today.industry,
+        today.campaign_objective,
+        creatives.ad_format,
+        length(creatives.headline) as headline_length,
+        length(creatives.description) as description_length,
+        date_diff(@ds, creatives.first_seen_date, day) as creative_age_days,
+        {%- for level in levels %}
+        {%- for w in windows %}
+        coalesce({{ level }}_trailing.impressions_{{ w }}d, 0) as {{ level }}_impressions_{{ w }}d,
+        safe_divide(
+            {{ level }}_trailing.clicks_{{ w }}d, {{ level }}_trailing.impressions_{{ w }}d
+        ) as {{ level }}_ctr_{{ w }}d,
+        safe_divide(
+            {{ level }}_trailing.conversions_{{ w }}d, {{ level }}_trailing.clicks_{{ w }}d
+        ) as {{ level }}_cvr_{{ w }}d,
+        {%- endfor %}
+        {%- endfor %}
+        today.impressions,
+        today.clicks,
+        today.conversions
+    from today
+    left join creatives on today.creative_id = creatives.creative_id
+    {%- for level in levels %}
+    left join {{ level }}_trailing on today.{{ level }}_id = {{ level }}_trailing.{{ level }}_id
+    {%- endfor %}
 )
 
 select * from final

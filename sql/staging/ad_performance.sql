@@ -1,4 +1,4 @@
--- Typed, deduplicated ad performance for one report date.
+-- Typed, deduplicated ad performance for one report date (@ds), cost in the reporting currency.
 -- The raw partition is replaced whole on every load, but a medium can deliver the same key
 -- twice (duplicated pages, overlapping jobs): the latest ingestion of a key wins.
 with source as (
@@ -24,7 +24,19 @@ with source as (
         source_job_id,
         ingested_at
     from raw.ad_performance
-    where report_date = date '{{ ds }}'
+    where report_date = @ds
+),
+
+-- Rates from config/currencies.yaml; raw rows in other currencies never reach this layer.
+fx_rates as (
+    {%- for code, rate in fx_rates.items() %}
+    select
+        '{{ code }}' as currency,
+        cast({{ rate }} as float64) as jpy_per_unit
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 latest as (
@@ -39,29 +51,31 @@ latest as (
 final as (
     select
         -- keys
-        report_date,
-        medium,
-        account_id,
-        advertiser_id,
-        campaign_id,
-        ad_group_id,
-        creative_id,
-        device,
+        latest.report_date,
+        latest.medium,
+        latest.account_id,
+        latest.advertiser_id,
+        latest.campaign_id,
+        latest.ad_group_id,
+        latest.creative_id,
+        latest.device,
         -- attributes
-        industry,
-        campaign_objective,
-        headline,
-        description,
-        ad_format,
+        latest.industry,
+        latest.campaign_objective,
+        latest.headline,
+        latest.description,
+        latest.ad_format,
         -- measures
-        impressions,
-        clicks,
-        conversions,
-        cast(cost_micros as float64) / 1000000 as cost,
-        currency,
+        latest.impressions,
+        latest.clicks,
+        latest.conversions,
+        latest.currency,
+        cast(latest.cost_micros as float64) / 1000000 as cost,
+        cast(latest.cost_micros as float64) / 1000000 * fx_rates.jpy_per_unit as cost_jpy,
         -- audit
-        ingested_at
+        latest.ingested_at
     from latest
+    inner join fx_rates on latest.currency = fx_rates.currency
 )
 
 select * from final

@@ -4,13 +4,13 @@ with features as (
     select *
     from features.creative_daily
     where
-        report_date between date_sub(date '{{ ds }}', interval {{ params.window_days - 1 }} day)
-        and date '{{ ds }}'
+        report_date between date_sub(@ds, interval {{ params.window_days - 1 }} day)
+        and @ds
 ),
 
 final as (
     select
-        date '{{ ds }}' as snapshot_date,
+        @ds as snapshot_date,
         *
     from features
     where impressions > 0

@@ -6,15 +6,15 @@ with features as (
     from features.creative_daily
     where
         report_date between date_sub(
-            date '{{ ds }}',
+            @ds,
             interval {{ params.attribution_window_days + params.window_days - 1 }} day
         )
-        and date_sub(date '{{ ds }}', interval {{ params.attribution_window_days }} day)
+        and date_sub(@ds, interval {{ params.attribution_window_days }} day)
 ),
 
 final as (
     select
-        date '{{ ds }}' as snapshot_date,
+        @ds as snapshot_date,
         *
     from features
     where clicks > 0

@@ -39,7 +39,7 @@ def test_dag_order_respects_dependencies() -> None:
 
 def test_params_override_and_unknown_params_fail(tmp_path) -> None:  # noqa: ANN001
     model = elt.all_models()["features.creative_daily"]
-    assert "interval 3 day" in elt.render(model, date(2026, 11, 20), {"trailing_days": 3})
+    assert "interval 3 day" in elt.render(model, date(2026, 11, 20), {"trailing_windows": [3, 5]})
     broken = tmp_path / "creative_daily.sql"
     broken.write_text("select {{ params.no_such_param }} as x")
     with pytest.raises(elt.ModelError, match="no_such_param"):

@@ -11,12 +11,15 @@ import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from adctr.schema import TableSchema
+
+
+QueryParams = dict[str, Any]
 
 
 class WarehouseError(RuntimeError):
@@ -62,12 +65,21 @@ class Warehouse(ABC):
 
     @abstractmethod
     def replace_partition_from_query(
-        self, schema: "TableSchema", partition: date, sql: str, labels: JobLabels = JobLabels()
+        self,
+        schema: "TableSchema",
+        partition: date,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
     ) -> int:
-        """Replace one partition with the result of a BigQuery-dialect SELECT."""
+        """Replace one partition with the result of a BigQuery-dialect SELECT.
+
+        `query_params` are named query parameters (`@name` in the SQL): values never go
+        into SQL text.
+        """
 
     @abstractmethod
-    def query_arrow(self, sql: str) -> "pa.Table":
+    def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         """Run a BigQuery-dialect SELECT and return the result as Arrow."""
 
     @abstractmethod

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from adctr.warehouse.base import JobLabels, Warehouse, WarehouseConfigError, WarehouseError
+from adctr.warehouse.base import (
+    JobLabels,
+    QueryParams,
+    Warehouse,
+    WarehouseConfigError,
+    WarehouseError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,13 +36,42 @@ def partition_destination(project: str, schema: "TableSchema", partition: date) 
     }
 
 
+def query_parameters(values: QueryParams | None) -> list[dict[str, Any]]:
+    """Named BigQuery query parameters (API representation) from Python values."""
+    out = []
+    for name, value in sorted((values or {}).items()):
+        if isinstance(value, bool):
+            kind, text = "BOOL", str(value).lower()
+        elif isinstance(value, datetime):
+            kind, text = "TIMESTAMP", value.isoformat()
+        elif isinstance(value, date):
+            kind, text = "DATE", value.isoformat()
+        elif isinstance(value, int):
+            kind, text = "INT64", str(value)
+        elif isinstance(value, float):
+            kind, text = "FLOAT64", repr(value)
+        elif isinstance(value, str):
+            kind, text = "STRING", value
+        else:
+            raise WarehouseError(f"query parameter {name!r} has unsupported type {type(value).__name__}")
+        out.append({"name": name, "parameterType": {"type": kind}, "parameterValue": {"value": text}})
+    return out
+
+
 def query_job_configuration(
-    project: str, schema: "TableSchema", partition: date, sql: str, labels: JobLabels
+    project: str,
+    schema: "TableSchema",
+    partition: date,
+    sql: str,
+    labels: JobLabels,
+    query_params: QueryParams | None = None,
 ) -> dict[str, Any]:
     """The insert-job configuration that replaces one partition with a query's result."""
     query: dict[str, Any] = {
         "query": sql,
         "useLegacySql": False,
+        "parameterMode": "NAMED",
+        "queryParameters": query_parameters(query_params),
         "destinationTable": partition_destination(project, schema, partition),
         "writeDisposition": "WRITE_TRUNCATE",
         "createDisposition": "CREATE_NEVER",
@@ -119,10 +154,17 @@ class BigQueryWarehouse(Warehouse):
         return job
 
     def replace_partition_from_query(
-        self, schema: "TableSchema", partition: date, sql: str, labels: JobLabels = JobLabels()
+        self,
+        schema: "TableSchema",
+        partition: date,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
     ) -> int:
         self.ensure_table(schema)
-        job = self._run(query_job_configuration(self.project, schema, partition, sql, labels))
+        job = self._run(
+            query_job_configuration(self.project, schema, partition, sql, labels, query_params)
+        )
         dest = job.destination
         table = self._client().get_table(f"{dest.project}.{dest.dataset_id}.{schema.table}")
         log.info("bigquery: replaced %s$%s (job %s)", schema.table_id, f"{partition:%Y%m%d}", job.job_id)
@@ -150,18 +192,27 @@ class BigQueryWarehouse(Warehouse):
         job.result()
         return int(job.output_rows or 0)
 
-    def query_arrow(self, sql: str) -> "pa.Table":
-        return self._client().query(sql, location=self.location).result().to_arrow()
+    def _query_config(self, query_params: QueryParams | None, **kw: Any) -> Any:
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig.from_api_repr(
+            {"query": {"useLegacySql": False, "parameterMode": "NAMED",
+                       "queryParameters": query_parameters(query_params)}}
+        )  # fmt: skip
+        for key, value in kw.items():
+            setattr(config, key, value)
+        return config
+
+    def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
+        config = self._query_config(query_params)
+        return self._client().query(sql, job_config=config, location=self.location).result().to_arrow()
 
     def sqlalchemy_url(self) -> str:
         """For SQL-pushdown validation (sqlalchemy-bigquery, Application Default Credentials)."""
         return f"bigquery://{self.project}"
 
-    def dry_run_bytes(self, sql: str) -> int:
+    def dry_run_bytes(self, sql: str, query_params: QueryParams | None = None) -> int:
         """Bytes a query would process (BigQuery dry run)."""
-        from google.cloud import bigquery
-
-        job = self._client().query(
-            sql, job_config=bigquery.QueryJobConfig(dry_run=True, use_query_cache=False)
-        )
+        config = self._query_config(query_params, dry_run=True, use_query_cache=False)
+        job = self._client().query(sql, job_config=config, location=self.location)
         return int(job.total_bytes_processed or 0)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import sqlglot
 
-from adctr.warehouse.base import JobLabels, Warehouse, WarehouseError
+from adctr.warehouse.base import JobLabels, QueryParams, Warehouse, WarehouseError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -113,14 +113,19 @@ class DuckDBWarehouse(Warehouse):
             self._ensure(con, schema)
 
     def _replace(
-        self, con: duckdb.DuckDBPyConnection, schema: "TableSchema", partition: date, source: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        schema: "TableSchema",
+        partition: date,
+        source: str,
+        query_params: QueryParams | None = None,
     ) -> int:
         """Stage `source` (a DuckDB relation expression), check it, then swap the partition."""
         target = f'"{schema.dataset}"."{schema.table}"'
         pf = schema.partition_field
         con.execute("begin transaction")
         try:
-            con.execute(f"create or replace temp table _incoming as {source}")
+            con.execute(f"create or replace temp table _incoming as {source}", query_params or {})
             cols = [r[0] for r in con.execute("describe _incoming").fetchall()]
             missing = [c for c in schema.column_names if c not in cols]
             extra = [c for c in cols if c not in schema.column_names]
@@ -165,18 +170,23 @@ class DuckDBWarehouse(Warehouse):
                 con.unregister("_arrow_source")
 
     def replace_partition_from_query(
-        self, schema: "TableSchema", partition: date, sql: str, labels: JobLabels = JobLabels()
+        self,
+        schema: "TableSchema",
+        partition: date,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
     ) -> int:
         duck_sql = transpile(sql)
         with self.connect() as con:
             self._ensure(con, schema)
-            return self._replace(con, schema, partition, f"select * from ({duck_sql})")
+            return self._replace(con, schema, partition, f"select * from ({duck_sql})", query_params)
 
-    def query_arrow(self, sql: str) -> "pa.Table":
+    def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         duck_sql = transpile(sql)
         with self.connect() as con:
             try:
-                return con.sql(duck_sql).to_arrow_table()
+                return con.sql(duck_sql, params=query_params or None).to_arrow_table()
             except duckdb.Error as exc:
                 raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
 
