@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test install airflow-ui lock clean bench-partition
+.PHONY: demo test install airflow-ui lock clean bench-partition sql-check
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -51,3 +51,8 @@ clean:
 ROWS ?= 1000000
 bench-partition: install
 	$(PY) bench/partition_replace.py --rows $(ROWS)
+
+## Render, check and run every SQL model on a throwaway DuckDB with fixture data.
+## DRY_RUN=1 with ADCTR_WAREHOUSE=bigquery dry-runs every file on BigQuery instead.
+sql-check: install
+	$(PY) -m adctr.sqlcheck $(if $(DATE),--date $(DATE)) $(if $(DRY_RUN),--dry-run)

@@ -54,3 +54,23 @@ def test_missing_connection_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_GCP", raising=False)
     with pytest.raises(WarehouseConfigError, match="connection 'no_such_gcp' is not defined"):
         BigQueryWarehouse("no_such_gcp", project="p", location="asia-northeast1")
+
+
+def test_values_travel_as_typed_query_parameters() -> None:
+    from datetime import datetime, timezone
+
+    schema = get_schema("features.creative_daily")
+    config = query_job_configuration(
+        "proj", schema, date(2026, 11, 20), "select @ds", LABELS,
+        {"ds": date(2026, 11, 20), "n": 7, "rate": 0.5, "name": "見出し", "at": datetime(2026, 11, 20, tzinfo=timezone.utc)},
+    )  # fmt: skip
+    job = bigquery.QueryJobConfig.from_api_repr(config)
+    params = {p.name: (p.type_, p.value) for p in job.query_parameters}
+    assert params == {
+        "ds": ("DATE", date(2026, 11, 20)),
+        "n": ("INT64", 7),
+        "rate": ("FLOAT64", 0.5),
+        "name": ("STRING", "見出し"),
+        "at": ("TIMESTAMP", datetime(2026, 11, 20, tzinfo=timezone.utc)),
+    }
+    assert config["query"]["parameterMode"] == "NAMED"

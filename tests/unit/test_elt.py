@@ -57,3 +57,39 @@ def test_sql_lints_clean_with_sqlfluff() -> None:
         if rec["violations"]
     }
     assert violations == {}
+
+
+@pytest.mark.parametrize("table_id", sorted(elt.all_models()))
+def test_transpile_guard_every_file_runs_faithfully_on_duckdb(table_id: str) -> None:
+    model = elt.all_models()[table_id]
+    elt.check(model, elt.render(model, date(2026, 11, 20)))  # raises naming file and construct
+
+
+def _model_with(tmp_path, text: str) -> elt.SqlModel:  # noqa: ANN001
+    base = elt.all_models()["staging.ad_performance"]
+    path = tmp_path / "sql" / "staging" / "ad_performance.sql"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return elt.SqlModel(base.table_id, path, (), base.dag)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("select 1 as x\nfrom raw.ad_performance\nwhere (report_date = @ds", r"ad_performance.sql:3: syntax error"),
+        ("select *\nfrom raw.no_such_table", r"ad_performance.sql:2: reads table `raw.no_such_table`"),
+        ("select *\nfrom raw.ad_performance\nwhere x = {{ params.no_such }}", r"ad_performance.sql:3: template error"),
+        ("select approx_top_count(medium, 3) as x\nfrom raw.ad_performance", r"cannot run faithfully: APPROX_TOP_K"),
+    ],
+)
+def test_bad_sql_fails_with_file_and_line_before_anything_is_written(
+    tmp_path, monkeypatch, text: str, message: str  # noqa: ANN001
+) -> None:
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+    model = _model_with(tmp_path, text)
+    monkeypatch.setattr(elt, "all_models", lambda: {model.table_id: model})
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    with pytest.raises(elt.ModelError, match=message):
+        elt.build(model.table_id, date(2026, 11, 20), wh)
+    assert not (tmp_path / "w.duckdb").exists()  # the warehouse was never even opened

@@ -120,33 +120,38 @@ class DuckDBWarehouse(Warehouse):
         source: str,
         query_params: QueryParams | None = None,
     ) -> int:
-        """Stage `source` (a DuckDB relation expression), check it, then swap the partition."""
+        """Swap partition `partition` for the rows of `source` (a DuckDB query), or change nothing.
+
+        Columns are checked from the query's plan before anything is written; rows that would
+        land outside the partition are detected after the insert (inserted count vs. rows now
+        in the partition) and roll the whole transaction back.
+        """
         target = f'"{schema.dataset}"."{schema.table}"'
         pf = schema.partition_field
+        params = query_params or {}
+        cols = [d[0] for d in con.execute(f"select * from ({source}) limit 0", params).description]
+        missing = [c for c in schema.column_names if c not in cols]
+        extra = [c for c in cols if c not in schema.column_names]
+        if missing or extra:
+            raise WarehouseError(
+                f"rows for {schema.table_id} do not match its schema file: "
+                f"missing columns {missing}, unexpected columns {extra}"
+            )
+        column_list = ", ".join(f'"{c}"' for c in schema.column_names)
         con.execute("begin transaction")
         try:
-            con.execute(f"create or replace temp table _incoming as {source}", query_params or {})
-            cols = [r[0] for r in con.execute("describe _incoming").fetchall()]
-            missing = [c for c in schema.column_names if c not in cols]
-            extra = [c for c in cols if c not in schema.column_names]
-            if missing or extra:
-                raise WarehouseError(
-                    f"rows for {schema.table_id} do not match its schema file: "
-                    f"missing columns {missing}, unexpected columns {extra}"
-                )
-            (outside,) = con.execute(
-                f'select count(*) from _incoming where "{pf}" is distinct from ?', [partition]
+            con.execute(f'delete from {target} where "{pf}" = $partition', {"partition": partition})
+            (count,) = con.execute(
+                f"insert into {target} ({column_list}) select {column_list} from ({source})", params
             ).fetchone()
-            if outside:
+            (inside,) = con.execute(
+                f'select count(*) from {target} where "{pf}" = $partition', {"partition": partition}
+            ).fetchone()
+            if inside != count:
                 raise WarehouseError(
-                    f"{outside} rows for {schema.table_id} partition {partition} have another "
+                    f"{count - inside} rows for {schema.table_id} partition {partition} have another "
                     f"{pf}; refusing to write outside the partition"
                 )
-            con.execute(f'delete from {target} where "{pf}" = ?', [partition])
-            column_list = ", ".join(f'"{c}"' for c in schema.column_names)
-            con.execute(f"insert into {target} ({column_list}) select {column_list} from _incoming")
-            (count,) = con.execute("select count(*) from _incoming").fetchone()
-            con.execute("drop table _incoming")
             con.execute("commit")
         except Exception as exc:
             con.execute("rollback")
