@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test install airflow-ui lock clean bench-partition sql-check
+.PHONY: demo test install airflow-ui lock clean bench-partition sql-check bench-elt
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -47,10 +47,14 @@ lock:
 clean:
 	rm -rf var .pytest_cache
 
-## Benchmarks (outside CI): DuckDB partition replacement vs a bare insert.
+## Benchmarks (outside CI): DuckDB partition replacement vs a bare insert; ELT rebuild
+## of every daily layer vs the same SQL hand-run.
 ROWS ?= 1000000
 bench-partition: install
 	$(PY) bench/partition_replace.py --rows $(ROWS)
+
+bench-elt: install
+	$(PY) bench/elt_rebuild.py --rows-per-day $(ROWS) --days $(or $(BENCH_DAYS),30)
 
 ## Render, check and run every SQL model on a throwaway DuckDB with fixture data.
 ## DRY_RUN=1 with ADCTR_WAREHOUSE=bigquery dry-runs every file on BigQuery instead.

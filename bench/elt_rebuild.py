@@ -40,6 +40,7 @@ def raw_day(day: date, rows: int, seed: int) -> pa.Table:
     clicks = rng.binomial(imps, 0.03)
     n = len(idx)
     return pa.table({
+        "partition_date": pa.array([day] * n, pa.date32()),
         "report_date": pa.array([day] * n, pa.date32()),
         "medium": pa.array(MEDIA[idx % 2]),
         "account_id": pa.array(np.full(n, "1001")),

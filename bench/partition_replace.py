@@ -27,6 +27,7 @@ def raw_partition(rows: int, seed: int = 1) -> pa.Table:
     clicks = rng.binomial(imps, 0.03)
     idx = np.arange(rows)
     cols = {
+        "partition_date": pa.array([DAY] * rows, pa.date32()),
         "report_date": pa.array([DAY] * rows, pa.date32()),
         "medium": pa.array(np.where(idx % 2 == 0, "yahoo_ads", "google_ads")),
         "account_id": pa.array(["1001"] * rows),

@@ -3,9 +3,10 @@
 
 Ingests one **report date** of ad-media performance and builds the warehouse layers for it:
 
-`report_date`, `media` → `extract` (one mapped task per medium) → `load_raw` → `validate_raw` (Great
-Expectations gate) → SQL models of `sql/staging` and `sql/features` (one task per file,
-ordered by the tables each file reads).
+`report_date`, `media` → `extract` (one mapped task per medium) → `load_raw` →
+`validate__raw__ad_performance` (Great Expectations gate) → SQL models of `sql/staging` and
+`sql/features`: one `build__<dataset>__<table>` task per file, each followed by its own
+`validate__<dataset>__<table>` gate, ordered by the tables each file reads.
 
 **Report date.** Calendar day in the account time zone (`config/pipeline.yaml`). The run whose
 data interval starts on day *D* processes *D*; it is scheduled after *D* has closed. The
@@ -15,9 +16,12 @@ data interval starts on day *D* processes *D*; it is scheduled after *D* has clo
 `POST /api/v2/backfills`). Every task replaces exactly its date's partition, so re-running or
 overlapping backfills leave the same state as one clean run.
 
-**A failed gate** (`validate_raw`) means the raw partition breaks a blocking expectation; the
-task log lists each failed check with its observed value. Fix the source or the suite
-(`expectations/`), then clear the task.
+**A failed gate** (`validate__*`) means the partition breaks a blocking expectation
+(`meta.severity: critical` in `expectations/<table>.json`); the task log lists each failed
+check with its column and observed value and links the Data Docs page. Nothing downstream
+runs, and retraining refuses that date. Fix the source (re-run the date) or, if the data is
+right and the expectation wrong, change the suite in review; then clear the failed task.
+Warning-level expectations are logged and never block.
 """
 
 from __future__ import annotations
@@ -79,16 +83,12 @@ def ad_performance_daily() -> None:
 
         return run(report_date, media, context)
 
-    @task
-    def validate_raw(report_date: str, **context) -> dict:  # noqa: ANN003
-        from adctr.tasks import validate
-
-        return validate("raw.ad_performance", report_date, context)
-
     day, chosen = report_date(), media()
     landed = extract.partial(report_date=day).expand(medium=chosen)
-    gate = validate_raw(day)
-    load_raw(day, chosen, landed) >> gate
-    dag_support.sql_model_tasks(DAG_ID, day, upstream=gate)
+    loaded = load_raw(day, chosen, landed)
+    raw_gate = dag_support.validate_task("raw.ad_performance")(day)
+    quarantine_gate = dag_support.validate_task("raw.ad_performance_quarantine")(day)
+    loaded >> [raw_gate, quarantine_gate]
+    dag_support.sql_model_tasks(DAG_ID, day, upstream=raw_gate)
 
 ad_performance_daily()

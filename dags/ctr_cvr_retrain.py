@@ -3,7 +3,8 @@
 
 Nightly retraining of the CTR and CVR models on the newest report date:
 
-`snapshot_date` → training sets (`sql/training`, one task per file) → `train` (CTR and CVR, mapped:
+`snapshot_date` → `check_inputs` (every input partition in the window passed its quality
+gate) → training sets (`sql/training`, one build + validate task per file) → `train` (CTR and CVR, mapped:
 LightGBM, holdout evaluation, champion/challenger gate) → `publish` (an immutable, numbered
 artifact version with `manifest.json` and `_SUCCESS`; the gate's decision travels with it).
 
@@ -11,6 +12,11 @@ artifact version with `manifest.json` and `_SUCCESS`; the gate's decision travel
 interval start in the account time zone, or the `snapshot_date` Param. CVR examples only
 cover report dates whose attribution window has closed. The `window_days` and
 `attribution_window_days` Params override the SQL models' defaults for one run.
+
+**Failed inputs.** If any input partition failed its data-quality gate (or was never
+validated), `check_inputs` fails and nothing is trained. Re-run `ad_performance_daily` for
+those dates, or trigger with `use_last_good_data` to train on the newest date whose inputs
+all passed (logged as a warning).
 
 **Outputs.** `models/<model>/<variant>/<version>/` in the artifact store (local `var/artifacts`
 by default, GCS in production). A version that is not blessed is published for the record
@@ -44,6 +50,12 @@ MODELS = ["ctr", "cvr"]
             format="date",
             description="Build training sets as of this report date instead of the run's interval.",
         ),
+        "use_last_good_data": Param(
+            False,
+            type="boolean",
+            description="If the snapshot date's inputs failed their quality gates, train on the "
+            "newest date whose inputs all passed instead of failing.",
+        ),
         "window_days": Param(
             None,
             type=["null", "integer"],
@@ -67,6 +79,12 @@ def ctr_cvr_retrain() -> None:
 
         return resolve_report_date(params, data_interval_start, "snapshot_date")
 
+    @task
+    def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
+        from adctr.tasks import check_training_inputs
+
+        return check_training_inputs(snapshot_date, params, DAG_ID)
+
     @task(map_index_template="{{ task.op_kwargs['model'] }}")
     def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
         from adctr.tasks import train as run
@@ -79,7 +97,7 @@ def ctr_cvr_retrain() -> None:
 
         return run(candidate, context)
 
-    day = snapshot_date()
+    day = check_inputs(snapshot_date())
     built = dag_support.sql_model_tasks(DAG_ID, day, upstream=day)
     candidates = train.partial(snapshot_date=day).expand(model=MODELS)
     list(built.values()) >> candidates

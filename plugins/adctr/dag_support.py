@@ -30,16 +30,33 @@ def default_args(owner: str) -> dict[str, Any]:
     }
 
 
-def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict[str, Any]:
-    """One task per SQL model of `dag_id`, wired by the tables each model reads.
+def validate_task(table_id: str) -> Any:
+    """A task that gates one table partition with its suite (expectations/<table>.json)."""
+    from airflow.sdk import task
 
-    Models with no upstream model inside this DAG start after `upstream` (e.g. a DQ gate).
+    @task(
+        task_id="validate__" + table_id.replace(".", "__"),
+        doc_md=f"Data-quality gate: `expectations/{table_id}.json` on the run's partition.",
+    )
+    def validate(report_date: str, **context: Any) -> dict:
+        from adctr.tasks import validate as run
+
+        return run(table_id, report_date, context)
+
+    return validate
+
+
+def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict[str, Any]:
+    """Build + validate tasks per SQL model of `dag_id`, wired by the tables each model reads.
+
+    A model starts after the *gates* of the models it reads; models with no upstream model
+    in this DAG start after `upstream`. Returns the gate task of each model.
     """
     from airflow.sdk import task
 
     from adctr import elt
 
-    built: dict[str, Any] = {}
+    gates: dict[str, Any] = {}
     for model in elt.models_for_dag(dag_id):
 
         @task(task_id=model.task_id, doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.")
@@ -48,10 +65,13 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict
 
             return build_model(table_id, report_date, context)
 
-        built[model.table_id] = build(model.table_id, report_date)
-        parents = [built[d] for d in model.depends_on if d in built]
+        built = build(model.table_id, report_date)
+        gate = validate_task(model.table_id)(report_date)
+        built >> gate
+        parents = [gates[d] for d in model.depends_on if d in gates]
         if not parents and upstream is not None:
             parents = [upstream]
         for parent in parents:
-            parent >> built[model.table_id]
-    return built
+            parent >> built
+        gates[model.table_id] = gate
+    return gates

@@ -134,8 +134,8 @@ class GCSStore(ObjectStore):
 
 
 def get_store(purpose: str) -> ObjectStore:
-    """The store for 'landing' or 'artifact' data, from config/storage.yaml."""
-    if purpose not in ("landing", "artifact"):
+    """The store for 'landing', 'artifact' or 'dq' data, from config/storage.yaml."""
+    if purpose not in ("landing", "artifact", "dq"):
         raise ValueError(f"unknown store purpose {purpose!r}")
     cfg = settings.load_config("storage")
     backend = os.environ.get("ADCTR_STORAGE") or cfg.get("backend") or "local"

@@ -52,20 +52,34 @@ def published_versions(store: ObjectStore, run_id: str | None = None) -> list[di
 def render(rows: dict[str, dict[str, int]], dq: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
     lines = ["", "=== Warehouse: rows per table and partition ==="]
     dates = sorted({d for counts in rows.values() for d in counts})
-    tables = [t for t in rows if rows[t]]
+    layers = ["raw", "staging", "features", "training"]
+    tables = sorted(
+        (t for t in rows if rows[t]),
+        key=lambda t: (layers.index(t.split(".")[0]) if t.split(".")[0] in layers else 9, t),
+    )
     if dates:
         width = max(len(t) for t in tables)
         lines.append(f"{'date':<12}" + "".join(f"{t:>{width + 2}}" for t in tables))
         for d in dates:
             lines.append(f"{d:<12}" + "".join(f"{rows[t].get(d, 0):>{width + 2}}" for t in tables))
     lines.append("")
-    lines.append("=== Data quality (latest validation per suite and date) ===")
+    lines.append("=== Data quality (latest validation per suite and partition) ===")
+    by_suite: dict[str, list[dict[str, Any]]] = {}
     for r in dq:
-        status = "PASS" if r["success"] else "FAIL"
+        by_suite.setdefault(r["suite"], []).append(r)
+    for suite, results in sorted(by_suite.items()):
+        results.sort(key=lambda r: r["partition"])
+        passed = sum(r["success"] for r in results)
+        warnings = sum(r["warnings"] for r in results)
+        status = "PASS" if passed == len(results) else "FAIL"
         lines.append(
-            f"{r['suite']:<28} {r['partition']}  {status}  "
-            f"{r['passed']}/{r['evaluated']} expectations, {r['warnings']} warnings  {r['docs']}"
+            f"{status}  {suite:<34} {passed}/{len(results)} partitions passed "
+            f"({results[0]['evaluated']} checks each), {warnings} warnings"
         )
+        for r in results:
+            if not r["success"]:
+                lines.append(f"      {r['partition']}: " + "; ".join(r["failed"])[:300])
+        lines.append(f"      Data Docs ({results[-1]['partition']}): {results[-1]['docs']}")
     lines.append("")
     lines.append("=== Models published ===")
     for m in models:

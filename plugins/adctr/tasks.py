@@ -115,6 +115,64 @@ def validate(table_id: str, report_date: str, context: dict[str, Any]) -> dict[s
         return result.summary()
 
 
+def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: str) -> str:
+    """The snapshot date to train on, after checking the inputs passed their quality gates.
+
+    Every partition of the tables the training sets read, within the training window, must
+    have a passing validation. Otherwise the run fails, unless the `use_last_good_data`
+    Param asks to fall back to the newest snapshot date whose inputs all passed.
+    """
+    from datetime import timedelta
+
+    from adctr import elt
+    from adctr.quality import QualityGateError
+    from adctr.quality.results import load_result
+    from adctr.schema import get_schema
+    from adctr.warehouse import get_warehouse
+
+    models = elt.models_for_dag(dag_id)
+    inputs = sorted({d for m in models for d in m.depends_on} - {m.table_id for m in models})
+    span = max(
+        int(p.get("window_days", 0)) + int(p.get("attribution_window_days", 0))
+        for p in ({**m.schema.params, **model_param_overrides(m.table_id, params)} for m in models)
+    )
+
+    def problems(day: date) -> list[str]:
+        found = []
+        with get_warehouse() as wh:
+            for table_id in inputs:
+                partitions = wh.partition_counts(get_schema(table_id))
+                window = [d for d in partitions if day - timedelta(days=span) <= d <= day]
+                if day not in partitions:
+                    found.append(f"{table_id} has no partition {day}")
+                for d in window:
+                    result = load_result(table_id, d.isoformat())
+                    if result is None:
+                        found.append(f"{table_id} {d} was never validated")
+                    elif not result["success"]:
+                        found.append(f"{table_id} {d} failed: {'; '.join(result['failed'])[:300]}")
+        return found
+
+    with permanent_errors():
+        day = date.fromisoformat(snapshot_date)
+        found = problems(day)
+        if not found:
+            return snapshot_date
+        if not params.get("use_last_good_data"):
+            raise QualityGateError(
+                f"training inputs for {day} did not pass their data-quality gates ("
+                + " | ".join(found[:5]) + "); re-run ad_performance_daily for those dates, or "
+                "trigger with use_last_good_data=true to train on the newest date whose inputs passed"
+            )
+        for back in range(1, 15):
+            candidate = day - timedelta(days=back)
+            if not problems(candidate):
+                log.warning("inputs for %s failed (%s); training on last good date %s as requested",
+                            day, " | ".join(found[:3]), candidate)  # fmt: skip
+                return candidate.isoformat()
+        raise QualityGateError(f"no snapshot date in the 14 days before {day} has inputs that passed")
+
+
 def model_param_overrides(table_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """DAG Params that override a SQL model's own params (same name, non-null value)."""
     from adctr.schema import get_schema

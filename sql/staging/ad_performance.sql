@@ -24,7 +24,7 @@ with source as (
         source_job_id,
         ingested_at
     from raw.ad_performance
-    where report_date = @ds
+    where partition_date = @ds
 ),
 
 -- Rates from config/currencies.yaml; raw rows in other currencies never reach this layer.

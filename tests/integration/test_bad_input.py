@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
 import yaml
 
 from adctr import dates
@@ -53,11 +52,12 @@ def test_missing_warehouse_connection(runner, isolated_var, monkeypatch, capfd) 
     )
 
 
-@pytest.mark.parametrize("model", ["ctr"])
-def test_training_without_enough_history_fails_clearly(runner, isolated_var, capfd, model) -> None:  # noqa: ANN001
+def test_training_without_enough_history_fails_clearly(runner, isolated_var, capfd) -> None:  # noqa: ANN001
     runner.run("ad_performance_daily", DAY)
     outcome = runner.run("ctr_cvr_retrain", DAY, check=False)
     assert outcome.state == "failed"
-    assert outcome.task_states.get("publish") != "success"
+    assert outcome.task_states["validate__training__cvr_examples"] == "failed"
+    assert all(s != "success" for t, s in outcome.task_states.items() if t.startswith(("train", "publish")))
     out = capfd.readouterr().out
-    assert "need at least 5 report dates" in out or "has no rows for snapshot" in out
+    assert "suite training.cvr_examples on training.cvr_examples partition 2026-11-10" in out
+    assert "expect_table_row_count_to_be_between: observed 0" in out

@@ -17,3 +17,8 @@ def _load(name: str):  # noqa: ANN202
 def test_partition_replace_bench_smoke() -> None:
     result = _load("partition_replace").run(rows=3000, repeat=1)
     assert result["rows"] == 3000 and result["replace_s"] > 0 and result["floor_s"] > 0
+
+
+def test_elt_rebuild_bench_smoke() -> None:
+    result = _load("elt_rebuild").run(rows_per_day=600, days=2)
+    assert result["ours_total_s"] > 0 and result["floor_total_s"] > 0

@@ -74,3 +74,16 @@ def test_values_travel_as_typed_query_parameters() -> None:
         "at": ("TIMESTAMP", datetime(2026, 11, 20, tzinfo=timezone.utc)),
     }
     assert config["query"]["parameterMode"] == "NAMED"
+
+
+def test_tables_are_created_from_the_schema_files() -> None:
+    from adctr.warehouse.bigquery_backend import table_definition
+
+    schema = get_schema("raw.ad_performance")
+    table = table_definition("proj", schema)
+    assert (table.project, table.dataset_id, table.table_id) == ("proj", "raw", "ad_performance")
+    assert table.time_partitioning.type_ == "DAY" and table.time_partitioning.field == "partition_date"
+    assert table.clustering_fields == ["medium", "creative_id"]
+    assert [(f.name, f.field_type, f.mode) for f in table.schema][:2] == [
+        ("partition_date", "DATE", "REQUIRED"), ("report_date", "DATE", "NULLABLE")
+    ]

@@ -47,7 +47,7 @@ def raw_partition(day: date, rows=ROWS) -> pa.Table:  # noqa: ANN001
             continue
         group, adv = CREATIVES[cr]
         out.append({
-            "report_date": d, "medium": "yahoo_ads", "account_id": "1", "advertiser_id": adv,
+            "partition_date": d, "report_date": d, "medium": "yahoo_ads", "account_id": "1", "advertiser_id": adv,
             "industry": "games", "campaign_id": f"{adv}-c", "campaign_objective": "traffic",
             "ad_group_id": group, "creative_id": cr, "headline": headline, "description": "説明",
             "ad_format": "image", "device": device, "impressions": imps, "clicks": clicks,

@@ -126,7 +126,9 @@ def normalize_report(
     ts = pa.scalar(ingested_at, pa.timestamp("us", tz="UTC"))
     columns: dict[str, pa.Array] = {}
     for name in raw_schema.column_names:
-        if name == "medium":
+        if name == "partition_date":
+            columns[name] = pa.array([report.report_date] * n, pa.date32())
+        elif name == "medium":
             columns[name] = pa.array([report.medium] * n, pa.string())
         elif name == "source_job_id":
             columns[name] = pa.array([report.source_job_id] * n, pa.string())

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from adctr import settings
 
 BLOCKING = "critical"
 
@@ -88,45 +86,45 @@ class ValidationSummary:
         )  # fmt: skip
 
 
-def results_dir() -> Path:
-    return settings.var_dir() / "dq" / "results"
+def dq_store():  # noqa: ANN201 - ObjectStore
+    from adctr.storage import get_store
+
+    return get_store("dq")
 
 
-def result_path(table_id: str, partition: str) -> Path:
+def result_key(table_id: str, partition: str) -> str:
     """Latest result for a table partition (each validation also keeps its own Data Docs)."""
-    return results_dir() / table_id / f"{partition}.json"
+    return f"results/{table_id}/{partition}.json"
 
 
-def save(summary: ValidationSummary) -> Path:
-    path = result_path(summary.table_id, summary.partition)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(summary.to_json(), "utf-8")
-    tmp.replace(path)
-    return path
+def save(summary: ValidationSummary) -> str:
+    store = dq_store()
+    key = result_key(summary.table_id, summary.partition)
+    store.write_bytes(key, summary.to_json().encode("utf-8"))
+    return store.uri(key)
+
+
+def load_result(table_id: str, partition: str) -> dict[str, Any] | None:
+    store = dq_store()
+    key = result_key(table_id, partition)
+    return json.loads(store.read_bytes(key)) if store.exists(key) else None
 
 
 def latest_results() -> list[dict[str, Any]]:
     """The latest saved result per (table, partition), sorted."""
-    out = []
-    for path in sorted(results_dir().glob("*/*.json")):
-        out.append(json.loads(path.read_text("utf-8")))
-    return out
+    store = dq_store()
+    return [json.loads(store.read_bytes(key)) for key in store.list("results/") if key.endswith(".json")]
 
 
 def raise_if_blocking(summary: ValidationSummary) -> None:
-    if summary.errors:
-        raise QualityGateError(
-            f"data-quality suite {summary.suite} could not evaluate {len(summary.errors)} "
-            f"expectation(s) on {summary.table_id} partition {summary.partition}; this is a "
-            f"validation failure, not a verdict on the data: "
-            + "; ".join(o.describe() for o in summary.errors)
-            + (f" (Data Docs: {summary.docs})" if summary.docs else "")
-        )
-    if summary.blocking_failures:
-        raise QualityGateError(
-            f"data-quality gate failed: suite {summary.suite} on {summary.table_id} partition "
-            f"{summary.partition}: "
-            + "; ".join(o.describe() for o in summary.blocking_failures)
-            + (f" (Data Docs: {summary.docs})" if summary.docs else "")
-        )
+    """Fail with every blocking problem named: failed checks, and checks that could not run."""
+    problems = [o.describe() for o in summary.blocking_failures if not o.error]
+    problems += [o.describe() for o in summary.errors]
+    if not problems:
+        return
+    kind = "failed" if summary.blocking_failures else "could not be evaluated"
+    raise QualityGateError(
+        f"data-quality gate {kind}: suite {summary.suite} on {summary.table_id} partition "
+        f"{summary.partition}: " + "; ".join(problems)
+        + (f" (Data Docs: {summary.docs})" if summary.docs else "")
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+import math
+import statistics
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +63,100 @@ def _quiet_progress_bars(ctx: Any) -> None:
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
 
 
-def validate_partition(warehouse: Any, table_id: str, partition: date, run_id: str) -> ValidationSummary:
-    """Run the table's suite on one partition; save the result and build its Data Docs."""
+def suite_parameters(
+    warehouse: Any, schema: Any, suite_dict: dict[str, Any], partition: date, now: datetime
+) -> dict[str, Any]:
+    """Runtime values the suite refers to as {"$PARAMETER": name}."""
+    from adctr import dates
+
+    params: dict[str, Any] = {"report_date": partition.isoformat()}
+    for exp in suite_dict.get("expectations", []):
+        meta = exp.get("meta") or {}
+        if "volume" in meta:
+            params.update(_volume_bounds(warehouse, schema, partition, meta["volume"]))
+        if "freshness" in meta:
+            max_age = float(meta["freshness"]["max_age_hours"])
+            params["fresh_after"] = (now - timedelta(hours=max_age)).isoformat()
+    day_end = datetime.combine(partition + timedelta(days=1), time.min, dates.account_timezone())
+    params["day_closed_at"] = day_end.astimezone(timezone.utc).isoformat()
+    return params
+
+
+def _volume_bounds(warehouse: Any, schema: Any, partition: date, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Row-count bounds from the median of the table's previous partitions (if enough exist)."""
+    pf = schema.partition_field
+    days = int(cfg.get("trailing_days", 7))
+    counts = warehouse.query_arrow(
+        f"select {pf} as p, count(*) as n from {schema.table_id} "
+        f"where {pf} between date_sub(@d, interval {days} day) and date_sub(@d, interval 1 day) "
+        f"group by {pf}",
+        {"d": partition},
+    ).column("n").to_pylist()
+    if len(counts) < int(cfg.get("min_history_days", 3)):
+        return {"volume_min": 0, "volume_max": 2**62}  # not enough history to judge volume
+    median = statistics.median(counts)
+    return {
+        "volume_min": int(math.floor(median * (1 - float(cfg["max_drop"])))),
+        "volume_max": int(math.ceil(median * (1 + float(cfg["max_spike"])))),
+    }
+
+
+def _apply_media_exemptions(suite_dict: dict[str, Any]) -> dict[str, Any]:
+    """Pair checks marked `exempt_media_with: <flag>` skip media whose config sets the flag."""
+    from great_expectations.expectations.row_conditions import Column
+
+    media = settings.load_config("media").get("media") or []
+    out = json.loads(json.dumps(suite_dict))
+    for exp in out.get("expectations", []):
+        flag = (exp.get("meta") or {}).get("exempt_media_with")
+        exempt = [m["name"] for m in media if flag and m.get(flag)]
+        if exempt:
+            exp["kwargs"]["row_condition"] = Column("medium").is_not_in(exempt)
+    return out
+
+
+def _type_outcome(warehouse: Any, schema: Any) -> ExpectationOutcome:
+    """Column types against the schema file (GX cannot read types of a query batch)."""
+    actual = warehouse.column_types(schema)
+    wrong = {
+        c.name: actual.get(c.name)
+        for c in schema.columns
+        if c.name in actual and actual[c.name] != c.type
+    }
+    return ExpectationOutcome(
+        expectation="expect_column_types_to_match_schema_file",
+        column=",".join(sorted(wrong)) or None,
+        severity="critical",
+        success=not wrong,
+        observed={k: f"{v} (schema file: {schema.column(k).type})" for k, v in wrong.items()} or None,
+    )
+
+
+def _publish_docs(local_dir: Path, store: Any, prefix: str) -> str:
+    for path in sorted(local_dir.rglob("*")):
+        if path.is_file():
+            store.write_bytes(f"{prefix}/{path.relative_to(local_dir).as_posix()}", path.read_bytes())
+    return store.uri(f"{prefix}/index.html")
+
+
+def validate_partition(
+    warehouse: Any, table_id: str, partition: date, run_id: str, now: datetime | None = None
+) -> ValidationSummary:
+    """Run the table's suite on one partition; save the result and publish its Data Docs."""
+    import tempfile
+
     import great_expectations as gx
 
     from adctr.quality import gx_compat
+    from adctr.quality.results import dq_store
 
     gx_compat.enable_duckdb_persisted_connection()
     schema = get_schema(table_id)
-    suite_dict = load_suite_dict(table_id)
-    suite_name = suite_dict.get("name", table_id)
+    raw_suite = load_suite_dict(table_id)
+    suite_name = raw_suite.get("name", table_id)
+    params = suite_parameters(warehouse, schema, raw_suite, partition, now or datetime.now(timezone.utc))
+    suite_dict = _apply_media_exemptions(raw_suite)
     safe_run = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    docs_dir = settings.var_dir() / "dq" / "docs" / safe_run / table_id / partition.isoformat()
 
     ctx = gx.get_context(mode="ephemeral")
     _quiet_progress_bars(ctx)
@@ -84,45 +168,36 @@ def validate_partition(warehouse: Any, table_id: str, partition: date, run_id: s
             f"expectation(s) are not valid for Great Expectations {gx.__version__}"
         )
     suite = ctx.suites.add(suite)
-    query = (
-        f"select * from {table_id} "
-        f"where {schema.partition_field} = date '{partition.isoformat()}'"
-    )
+    query = f"select * from {table_id} where {schema.partition_field} = date '{partition.isoformat()}'"
+    type_outcome = _type_outcome(warehouse, schema)
     with warehouse.lock():
-        datasource = ctx.data_sources.add_sql(
-            name="warehouse", connection_string=warehouse.sqlalchemy_url()
-        )
+        datasource = ctx.data_sources.add_sql(name="warehouse", connection_string=warehouse.sqlalchemy_url())
         try:
             asset = datasource.add_query_asset(name=table_id.replace(".", "__"), query=query)
             batch = asset.add_batch_definition_whole_table(name=partition.isoformat())
             definition = ctx.validation_definitions.add(
                 gx.ValidationDefinition(name=f"{table_id}:{partition}", data=batch, suite=suite)
             )
-            result = definition.run(
-                expectation_parameters={"report_date": partition.isoformat()},
-                result_format="SUMMARY",
-            )
+            result = definition.run(expectation_parameters=params, result_format="SUMMARY")
         finally:
             gx_compat.release(datasource)
-    ctx.add_data_docs_site(
-        site_name="adctr_run",
-        site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {
-                "class_name": "TupleFilesystemStoreBackend",
-                "base_directory": str(docs_dir),
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx.add_data_docs_site(
+            site_name="adctr_run",
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": tmp},
             },
-        },
-    )
-    urls = ctx.build_data_docs(site_names=["adctr_run"])
-    docs = str(docs_dir / "index.html") if urls else None
+        )
+        ctx.build_data_docs(site_names=["adctr_run"])
+        docs = _publish_docs(Path(tmp), dq_store(), f"docs/{safe_run}/{table_id}/{partition.isoformat()}")
     summary = ValidationSummary(
         suite=suite_name,
         table_id=table_id,
         partition=partition.isoformat(),
         run_id=run_id,
-        outcomes=[_outcome(r) for r in result.results],
+        outcomes=[type_outcome, *(_outcome(r) for r in result.results)],
         docs=docs,
     )
     save(summary)

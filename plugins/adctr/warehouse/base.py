@@ -83,6 +83,10 @@ class Warehouse(ABC):
         """Run a BigQuery-dialect SELECT and return the result as Arrow."""
 
     @abstractmethod
+    def column_types(self, schema: "TableSchema") -> dict[str, str]:
+        """The table's column types as it exists, in schema-file (BigQuery) type names."""
+
+    @abstractmethod
     def sqlalchemy_url(self) -> str:
         """SQLAlchemy URL for tools that push SQL down themselves (Great Expectations)."""
 

@@ -99,6 +99,23 @@ def load_job_configuration(
     return {"load": load, "labels": labels.as_dict()}
 
 
+def table_definition(project: str, schema: "TableSchema") -> Any:
+    """The BigQuery table a schema file describes: day-partitioned, clustered, documented."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(
+        f"{project}.{schema.table_id}",
+        schema=[bigquery.SchemaField.from_api_repr(f) for f in schema.bigquery_schema()],
+    )
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.DAY, field=schema.partition_field
+    )
+    if schema.cluster_by:
+        table.clustering_fields = list(schema.cluster_by)
+    table.description = schema.description
+    return table
+
+
 class BigQueryWarehouse(Warehouse):
     name = "bigquery"
 
@@ -132,17 +149,7 @@ class BigQueryWarehouse(Warehouse):
 
         client = self._client()
         client.create_dataset(bigquery.Dataset(f"{self.project}.{schema.dataset}"), exists_ok=True)
-        table = bigquery.Table(
-            f"{self.project}.{schema.table_id}",
-            schema=[bigquery.SchemaField.from_api_repr(f) for f in schema.bigquery_schema()],
-        )
-        table.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field=schema.partition_field
-        )
-        if schema.cluster_by:
-            table.clustering_fields = list(schema.cluster_by)
-        table.description = schema.description
-        client.create_table(table, exists_ok=True)
+        client.create_table(table_definition(self.project, schema), exists_ok=True)
 
     def _run(self, configuration: dict[str, Any]) -> Any:
         job = self.hook.insert_job(
@@ -206,6 +213,11 @@ class BigQueryWarehouse(Warehouse):
     def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         config = self._query_config(query_params)
         return self._client().query(sql, job_config=config, location=self.location).result().to_arrow()
+
+    def column_types(self, schema: "TableSchema") -> dict[str, str]:
+        legacy = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+        table = self._client().get_table(f"{self.project}.{schema.table_id}")
+        return {f.name: legacy.get(f.field_type, f.field_type) for f in table.schema}
 
     def sqlalchemy_url(self) -> str:
         """For SQL-pushdown validation (sqlalchemy-bigquery, Application Default Credentials)."""

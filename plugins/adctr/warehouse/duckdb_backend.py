@@ -85,6 +85,17 @@ class DuckDBWarehouse(Warehouse):
             finally:
                 con.close()
 
+    def column_types(self, schema: "TableSchema") -> dict[str, str]:
+        from adctr.schema import DUCKDB_TYPES
+
+        back = {v: k for k, v in DUCKDB_TYPES.items()} | {"TIMESTAMP WITH TIME ZONE": "TIMESTAMP"}
+        rows = self.execute_native(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [schema.dataset, schema.table],
+        )
+        return {name: back.get(kind, kind) for name, kind in rows}
+
     def sqlalchemy_url(self) -> str:
         return f"duckdb:///{self.path}"
 
