@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test install airflow-ui lock clean bench-partition sql-check bench-elt
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -28,9 +28,18 @@ install: $(STAMP)
 demo: install
 	$(PY) -m adctr.demo --days $(DAYS)
 
-## Every test tier (unit, integration, real Airflow scheduler).
-test: install
+## Every test tier (unit, integration, real Airflow scheduler). Installs Debian's chromium
+## for the Data Docs browser test where it can (root + apt-get).
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the Data Docs browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	  else echo "chromium not found and cannot install it here: the Data Docs browser test is skipped"; fi; }
 
 ## Airflow web UI on this project (http://127.0.0.1:8080, login admin / admin).
 airflow-ui: install
@@ -60,3 +69,7 @@ bench-elt: install
 ## DRY_RUN=1 with ADCTR_WAREHOUSE=bigquery dry-runs every file on BigQuery instead.
 sql-check: install
 	$(PY) -m adctr.sqlcheck $(if $(DATE),--date $(DATE)) $(if $(DRY_RUN),--dry-run)
+
+## Validate one table partition by hand: make dq TABLE=raw.ad_performance DATE=2026-11-20
+dq: install
+	$(PY) -m adctr.quality $(TABLE) $(DATE)

@@ -85,6 +85,21 @@ def models_for_dag(dag_id: str) -> list[SqlModel]:
     return ordered
 
 
+def upstream_tables(table_ids: list[str]) -> set[str]:
+    """Every project table the given models read, directly or through other models."""
+    models = all_models()
+    seen: set[str] = set()
+    todo = [d for t in table_ids for d in models[t].depends_on]
+    while todo:
+        table = todo.pop()
+        if table in seen:
+            continue
+        seen.add(table)
+        if table in models:
+            todo.extend(models[table].depends_on)
+    return seen
+
+
 def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = None) -> str:
     """Render a model's Jinja for one date. Values reach the SQL as query parameters (@ds)."""
     import jinja2

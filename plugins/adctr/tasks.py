@@ -118,8 +118,9 @@ def validate(table_id: str, report_date: str, context: dict[str, Any]) -> dict[s
 def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: str) -> str:
     """The snapshot date to train on, after checking the inputs passed their quality gates.
 
-    Every partition of the tables the training sets read, within the training window, must
-    have a passing validation. Otherwise the run fails, unless the `use_last_good_data`
+    Every partition of every table upstream of the training sets (features, staging, raw),
+    within the training window, must have a passing validation: a date whose raw data failed
+    on a re-run is refused even if older downstream partitions of it still exist. Otherwise the run fails, unless the `use_last_good_data`
     Param asks to fall back to the newest snapshot date whose inputs all passed.
     """
     from datetime import timedelta
@@ -131,7 +132,7 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
     from adctr.warehouse import get_warehouse
 
     models = elt.models_for_dag(dag_id)
-    inputs = sorted({d for m in models for d in m.depends_on} - {m.table_id for m in models})
+    inputs = sorted(elt.upstream_tables([m.table_id for m in models]) - {m.table_id for m in models})
     span = max(
         int(p.get("window_days", 0)) + int(p.get("attribution_window_days", 0))
         for p in ({**m.schema.params, **model_param_overrides(m.table_id, params)} for m in models)

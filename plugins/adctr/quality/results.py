@@ -24,6 +24,7 @@ class ExpectationOutcome:
     unexpected_count: int | None = None
     examples: list[Any] = field(default_factory=list)
     error: str | None = None  # GX could not compute the metric: never read as "data bad"
+    why: str | None = None  # the suite's reason for the check (meta.why)
 
     def describe(self) -> str:
         where = f" on {self.column}" if self.column else ""
@@ -36,7 +37,8 @@ class ExpectationOutcome:
             parts.append(f"e.g. {self.examples[:5]}")
         if self.observed is not None:
             parts.append(f"observed {self.observed}")
-        return f"{self.expectation}{where}: " + (", ".join(parts) or "failed")
+        reason = f" [{self.why}]" if self.why else ""
+        return f"{self.expectation}{where}{reason}: " + (", ".join(parts) or "failed")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ def _outcome(result: Any) -> ExpectationOutcome:
         expectation=config.type,
         column=column,
         severity=str((config.meta or {}).get("severity", "critical")),
+        why=(config.meta or {}).get("why"),
         success=bool(result.success),
         observed=body.get("observed_value"),
         unexpected_count=body.get("unexpected_count"),

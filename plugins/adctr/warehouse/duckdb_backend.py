@@ -206,7 +206,8 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
 
-    def execute_native(self, sql: str, params: list[object] | None = None) -> list[tuple]:
+    def execute_native(self, sql: str, params: list[object] | dict[str, object] | None = None) -> list[tuple]:
         """Run DuckDB SQL as is (tests, checksums, hand inspection)."""
         with self.connect() as con:
-            return con.execute(sql, params or []).fetchall()
+            result = con.execute(sql, params) if params else con.execute(sql)
+            return result.fetchall() if result.description else []
