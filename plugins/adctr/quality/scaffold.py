@@ -1,8 +1,8 @@
 """Write a starting suite for a table from its schema file: `python -m adctr.quality.scaffold TABLE`.
 
 The generated checks follow the column conventions of this project (ids, counts, rates,
-money); the file is then reviewed and edited like code. `--check` reports suites that no
-longer cover their schema file (tests run it for every table).
+money); the file is then reviewed and edited like code. tests/unit/test_suites.py fails when
+a table has no suite or a suite's column set no longer matches its schema file.
 """
 
 from __future__ import annotations

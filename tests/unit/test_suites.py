@@ -1,0 +1,25 @@
+"""Suites are files reviewed like code: one per table, in step with the schema files."""
+
+from __future__ import annotations
+
+import json
+
+import great_expectations as gx
+import pytest
+
+from adctr import settings
+from adctr.schema import all_schemas
+
+
+@pytest.mark.parametrize("table_id", sorted(all_schemas()))
+def test_every_table_has_a_valid_suite_matching_its_schema(table_id: str) -> None:
+    path = settings.expectations_dir() / f"{table_id}.json"
+    assert path.exists(), f"{table_id} has no suite: python -m adctr.quality.scaffold {table_id}"
+    suite = json.loads(path.read_text())
+    assert suite["name"] == table_id
+    columns = [e for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"]
+    assert columns and columns[0]["kwargs"]["column_set"] == all_schemas()[table_id].column_names
+    for e in suite["expectations"]:
+        assert e["meta"]["severity"] in ("critical", "warning"), e
+    # GX parses every entry (it silently drops invalid ones otherwise).
+    assert len(gx.ExpectationSuite(**suite).expectations) == len(suite["expectations"])
