@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -73,3 +73,6 @@ sql-check: install
 ## Validate one table partition by hand: make dq TABLE=raw.ad_performance DATE=2026-11-20
 dq: install
 	$(PY) -m adctr.quality $(TABLE) $(DATE)
+
+bench-dq: install
+	$(PY) bench/dq_validate.py --rows $(ROWS)

@@ -22,3 +22,8 @@ def test_partition_replace_bench_smoke() -> None:
 def test_elt_rebuild_bench_smoke() -> None:
     result = _load("elt_rebuild").run(rows_per_day=600, days=2)
     assert result["ours_total_s"] > 0 and result["floor_total_s"] > 0
+
+
+def test_dq_validate_bench_smoke(isolated_var) -> None:  # noqa: ANN001
+    result = _load("dq_validate").run(rows=600)
+    assert set(result["ours"]) == set(result["floor"]) and result["ratio"] > 0

@@ -141,7 +141,12 @@ def _publish_docs(local_dir: Path, store: Any, prefix: str) -> str:
 
 
 def validate_partition(
-    warehouse: Any, table_id: str, partition: date, run_id: str, now: datetime | None = None
+    warehouse: Any,
+    table_id: str,
+    partition: date,
+    run_id: str,
+    now: datetime | None = None,
+    build_docs: bool = True,
 ) -> ValidationSummary:
     """Run the table's suite on one partition; save the result and publish its Data Docs."""
     import tempfile
@@ -182,17 +187,19 @@ def validate_partition(
             result = definition.run(expectation_parameters=params, result_format="SUMMARY")
         finally:
             gx_compat.release(datasource)
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx.add_data_docs_site(
-            site_name="adctr_run",
-            site_config={
-                "class_name": "SiteBuilder",
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": tmp},
-            },
-        )
-        ctx.build_data_docs(site_names=["adctr_run"])
-        docs = _publish_docs(Path(tmp), dq_store(), f"docs/{safe_run}/{table_id}/{partition.isoformat()}")
+    docs = None
+    if build_docs:
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx.add_data_docs_site(
+                site_name="adctr_run",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": tmp},
+                },
+            )
+            ctx.build_data_docs(site_names=["adctr_run"])
+            docs = _publish_docs(Path(tmp), dq_store(), f"docs/{safe_run}/{table_id}/{partition.isoformat()}")
     summary = ValidationSummary(
         suite=suite_name,
         table_id=table_id,
