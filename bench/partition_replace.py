@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from adctr.schema import get_schema
@@ -21,33 +21,12 @@ from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 DAY = date(2026, 11, 20)
 
 
-def raw_partition(rows: int, seed: int = 1) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    imps = rng.integers(0, 5000, rows)
-    clicks = rng.binomial(imps, 0.03)
-    idx = np.arange(rows)
-    cols = {
-        "partition_date": pa.array([DAY] * rows, pa.date32()),
-        "report_date": pa.array([DAY] * rows, pa.date32()),
-        "medium": pa.array(np.where(idx % 2 == 0, "yahoo_ads", "google_ads")),
-        "account_id": pa.array(["1001"] * rows),
-        "advertiser_id": pa.array([f"adv{i % 500:03d}" for i in idx]),
-        "industry": pa.array(["games"] * rows),
-        "campaign_id": pa.array([f"c{i % 2000}" for i in idx]),
-        "campaign_objective": pa.array(["traffic"] * rows),
-        "ad_group_id": pa.array([f"g{i % 8000}" for i in idx]),
-        "creative_id": pa.array([f"cr{i // 6}" for i in idx]),
-        "headline": pa.array(["話題のゲーム今すぐチェック"] * rows),
-        "description": pa.array(["説明"] * rows),
-        "ad_format": pa.array(["image"] * rows),
-        "device": pa.array([("mobile", "desktop", "tablet")[(i // 2) % 3] for i in idx]),
-        "impressions": pa.array(imps), "clicks": pa.array(clicks),
-        "conversions": pa.array(rng.binomial(clicks, 0.05)),
-        "cost_micros": pa.array(clicks * 50_000_000), "currency": pa.array(["JPY"] * rows),
-        "source_job_id": pa.array(["job"] * rows),
-        "ingested_at": pa.array([datetime(2026, 11, 21, tzinfo=timezone.utc)] * rows, pa.timestamp("us", tz="UTC")),
-    }  # fmt: skip
-    return pa.table(cols).cast(get_schema("raw.ad_performance").arrow_schema())
+def raw_partition(rows: int) -> pa.Table:
+    """The same generated raw partition as bench/elt_rebuild.py uses."""
+    spec = importlib.util.spec_from_file_location("elt_rebuild", Path(__file__).with_name("elt_rebuild.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.raw_day(DAY, rows, seed=1)
 
 
 def run(rows: int, repeat: int) -> dict[str, float]:

@@ -44,11 +44,8 @@ DAG_ID = "ad_performance_daily"
     tags=["ads", "ingestion", "elt", "owner:data-eng"],
     doc_md=__doc__,
     params={
-        "report_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Process this report date (YYYY-MM-DD) instead of the run's interval.",
+        "report_date": dag_support.date_param(
+            "Process this report date (YYYY-MM-DD) instead of the run's interval."
         ),
         "media": Param(
             None,
@@ -59,12 +56,6 @@ DAG_ID = "ad_performance_daily"
     },
 )
 def ad_performance_daily() -> None:
-    @task
-    def report_date(params=None, data_interval_start=None) -> str:  # noqa: ANN001
-        from adctr.tasks import resolve_report_date
-
-        return resolve_report_date(params, data_interval_start, "report_date")
-
     @task
     def media(params=None) -> list:  # noqa: ANN001
         from adctr.tasks import resolve_media
@@ -83,7 +74,7 @@ def ad_performance_daily() -> None:
 
         return run(report_date, media, context)
 
-    day, chosen = report_date(), media()
+    day, chosen = dag_support.report_date_task("report_date", "report_date")(), media()
     landed = extract.partial(report_date=day).expand(medium=chosen)
     loaded = load_raw(day, chosen, landed)
     raw_gate = dag_support.validate_task("raw.ad_performance")(day)

@@ -44,11 +44,8 @@ MODELS = ["ctr", "cvr"]
     tags=["ads", "training", "owner:ml-eng"],
     doc_md=__doc__,
     params={
-        "snapshot_date": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Build training sets as of this report date instead of the run's interval.",
+        "snapshot_date": dag_support.date_param(
+            "Build training sets as of this report date instead of the run's interval."
         ),
         "use_last_good_data": Param(
             False,
@@ -74,12 +71,6 @@ MODELS = ["ctr", "cvr"]
 )
 def ctr_cvr_retrain() -> None:
     @task
-    def snapshot_date(params=None, data_interval_start=None) -> str:  # noqa: ANN001
-        from adctr.tasks import resolve_report_date
-
-        return resolve_report_date(params, data_interval_start, "snapshot_date")
-
-    @task
     def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
         from adctr.tasks import check_training_inputs
 
@@ -97,7 +88,7 @@ def ctr_cvr_retrain() -> None:
 
         return run(candidate, context)
 
-    day = check_inputs(snapshot_date())
+    day = check_inputs(dag_support.report_date_task("snapshot_date", "snapshot_date")())
     built = dag_support.sql_model_tasks(DAG_ID, day, upstream=day)
     candidates = train.partial(snapshot_date=day).expand(model=MODELS)
     list(built.values()) >> candidates

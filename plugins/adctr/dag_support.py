@@ -30,6 +30,26 @@ def default_args(owner: str) -> dict[str, Any]:
     }
 
 
+def date_param(description: str) -> Any:
+    """An optional YYYY-MM-DD Param (the trigger form shows a date picker)."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", description=description)
+
+
+def report_date_task(task_id: str, param: str) -> Any:
+    """A task resolving the run's report date: the `param` override, else its data interval."""
+    from airflow.sdk import task
+
+    @task(task_id=task_id, doc_md="Fixes the report date this run processes (account time zone).")
+    def resolve(params: Any = None, data_interval_start: Any = None) -> str:
+        from adctr.tasks import resolve_report_date
+
+        return resolve_report_date(params, data_interval_start, param)
+
+    return resolve
+
+
 def validate_task(table_id: str) -> Any:
     """A task that gates one table partition with its suite (expectations/<table>.json)."""
     from airflow.sdk import task
