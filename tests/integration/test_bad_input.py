@@ -60,4 +60,4 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
     assert all(s != "success" for t, s in outcome.task_states.items() if t.startswith(("train", "publish")))
     out = capfd.readouterr().out
     assert "suite training.cvr_examples on training.cvr_examples partition 2026-11-10" in out
-    assert "expect_table_row_count_to_be_between: observed 0" in out
+    assert "expect_table_row_count_to_be_between [an empty partition]: observed 0" in out

@@ -23,3 +23,18 @@ def test_every_table_has_a_valid_suite_matching_its_schema(table_id: str) -> Non
         assert e["meta"]["severity"] in ("critical", "warning"), e
     # GX parses every entry (it silently drops invalid ones otherwise).
     assert len(gx.ExpectationSuite(**suite).expectations) == len(suite["expectations"])
+
+
+def test_media_with_view_through_attribution_are_exempt_from_conversions_le_clicks(config_copy) -> None:  # noqa: ANN001
+    import yaml
+
+    from adctr.quality.runner import _apply_media_exemptions, load_suite_dict
+
+    path = config_copy / "media.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["media"][1]["view_through_conversions"] = True
+    path.write_text(yaml.safe_dump(cfg))
+    suite = _apply_media_exemptions(load_suite_dict("raw.ad_performance"))
+    (pair,) = [e for e in suite["expectations"] if e["kwargs"].get("column_B") == "conversions"]
+    condition = pair["kwargs"]["row_condition"]
+    assert condition.parameter == [cfg["media"][1]["name"]] and condition.column.name == "medium"
