@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from adctr import settings
-from adctr.admedia.base import SourceError
+from adctr.admedia.base import SourceUnavailableError
 from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
 from adctr.simulator.server import SimulatorServer, state_from_config
 
@@ -76,5 +76,5 @@ def test_retries_429_honouring_retry_after_then_succeeds() -> None:
 
 
 def test_gives_up_with_a_clear_error_when_nothing_listens() -> None:
-    with pytest.raises(SourceError, match="still failing after 3 attempts"):
+    with pytest.raises(SourceUnavailableError, match="still failing after 3 attempts"):
         ReportJobAdapter("m", "http://127.0.0.1:9", "t", "1", FAST).fetch(date(2026, 11, 3))

@@ -14,6 +14,10 @@ class SourceError(RuntimeError):
     """The source API refused or failed a request in a way retrying will not fix."""
 
 
+class SourceUnavailableError(RuntimeError):
+    """The source kept failing transiently past the client's retries; Airflow may retry later."""
+
+
 @dataclass(frozen=True)
 class Report:
     """One medium's report for one date, as pulled: rows in source field names."""

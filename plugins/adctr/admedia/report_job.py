@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from adctr.admedia.base import Report, SourceError
+from adctr.admedia.base import Report, SourceError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class ReportJobAdapter:
                     )
                 reason, retry_after = f"HTTP {resp.status_code}: {message}", _retry_after(resp)
             if attempt == p.max_attempts:
-                raise SourceError(
+                raise SourceUnavailableError(
                     f"{self.medium}: {method} {path} still failing after {attempt} attempts "
                     f"({reason})"
                 )
@@ -110,7 +110,7 @@ class ReportJobAdapter:
             if status["status"] == "FAILED":
                 raise SourceError(f"{self.medium}: report job {job_id} failed: {status}")
             if time.monotonic() > deadline:
-                raise SourceError(
+                raise SourceUnavailableError(
                     f"{self.medium}: report job {job_id} not complete after "
                     f"{self.policy.job_timeout_seconds:.0f}s"
                 )
