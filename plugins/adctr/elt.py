@@ -115,10 +115,10 @@ def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = N
     try:
         return env.from_string(source).render(**context)
     except jinja2.TemplateSyntaxError as exc:
-        raise ModelError(f"{_rel(model.sql_path)}:{exc.lineno}: template error: {exc.message}") from exc
+        raise ModelError(f"{display_path(model.sql_path)}:{exc.lineno}: template error: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
         raise ModelError(
-            f"{_rel(model.sql_path)}:{_line_of(source, _undefined_name(exc))}: template error: "
+            f"{display_path(model.sql_path)}:{_line_of(source, _undefined_name(exc))}: template error: "
             f"{exc.message}"
         ) from exc
 
@@ -128,7 +128,8 @@ def query_params(report_date: date) -> dict[str, Any]:
     return {"ds": report_date}
 
 
-def _rel(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """A path relative to the project root where possible (for messages)."""
     try:
         return str(path.relative_to(settings.project_root()))
     except ValueError:
@@ -155,7 +156,7 @@ def check(model: SqlModel, rendered: str) -> None:
     import sqlglot
     from sqlglot import ErrorLevel, exp
 
-    where = _rel(model.sql_path)
+    where = display_path(model.sql_path)
     lines = rendered.splitlines()
     try:
         tree = sqlglot.parse_one(rendered, read="bigquery")

@@ -49,7 +49,7 @@ def _fields() -> tuple[str, ...]:
 
 
 def _line(status: str, model: elt.SqlModel, detail: str) -> str:
-    return f"{status:<5} {elt._rel(model.sql_path):<42} {detail}"
+    return f"{status:<5} {elt.display_path(model.sql_path):<42} {detail}"
 
 
 def check_embedded(end: date, days: int) -> int:

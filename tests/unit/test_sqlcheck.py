@@ -11,7 +11,7 @@ def test_every_model_passes_on_fixture_data(capsys) -> None:  # noqa: ANN001
     assert sqlcheck.check_embedded(date(2026, 11, 20), days=3) == 0
     out = capsys.readouterr().out
     for model in elt.all_models().values():
-        assert f"PASS  {elt._rel(model.sql_path)}" in out
+        assert f"PASS  {elt.display_path(model.sql_path)}" in out
 
 
 def test_a_broken_file_is_reported_with_its_line(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
