@@ -138,20 +138,22 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
         for p in ({**m.schema.params, **model_param_overrides(m.table_id, params)} for m in models)
     )
 
+    # Partitions are listed once; the fallback search below re-checks up to 14 earlier dates.
+    with permanent_errors(), get_warehouse() as wh:
+        partitions = {t: set(wh.partition_counts(get_schema(t))) for t in inputs}
+
     def problems(day: date) -> list[str]:
         found = []
-        with get_warehouse() as wh:
-            for table_id in inputs:
-                partitions = wh.partition_counts(get_schema(table_id))
-                window = [d for d in partitions if day - timedelta(days=span) <= d <= day]
-                if day not in partitions:
-                    found.append(f"{table_id} has no partition {day}")
-                for d in window:
-                    result = load_result(table_id, d.isoformat())
-                    if result is None:
-                        found.append(f"{table_id} {d} was never validated")
-                    elif not result["success"]:
-                        found.append(f"{table_id} {d} failed: {'; '.join(result['failed'])[:300]}")
+        for table_id in inputs:
+            window = sorted(d for d in partitions[table_id] if day - timedelta(days=span) <= d <= day)
+            if day not in partitions[table_id]:
+                found.append(f"{table_id} has no partition {day}")
+            for d in window:
+                result = load_result(table_id, d.isoformat())
+                if result is None:
+                    found.append(f"{table_id} {d} was never validated")
+                elif not result["success"]:
+                    found.append(f"{table_id} {d} failed: {'; '.join(result['failed'])[:300]}")
         return found
 
     with permanent_errors():
