@@ -49,6 +49,7 @@ def raw_day(day: date, rows: int, seed: int) -> pa.Table:
         "campaign_id": pa.array(np.char.add("c", (creative // 100).astype(str))),
         "campaign_objective": pa.array(np.full(n, "traffic")),
         "ad_group_id": pa.array(np.char.add("g", (creative // 10).astype(str))),
+        "placement": pa.array(np.full(n, "search")),
         "creative_id": pa.array(np.char.add("cr", creative.astype(str))),
         "headline": pa.array(np.full(n, "話題のゲーム今すぐチェック")),
         "description": pa.array(np.full(n, "説明")),

@@ -1,16 +1,33 @@
 """
 ### ad_performance_daily
 
-Ingests one **report date** of ad-media performance and builds the warehouse layers for it:
+Ingests one **report date** of ad-media performance, re-pulls recent dates whose conversions
+may still grow, and builds the warehouse layers for every date that changed:
 
-`report_date`, `media` → `extract` (one mapped task per medium) → `load_raw` →
-`validate__raw__ad_performance` (Great Expectations gate) → SQL models of `sql/staging` and
-`sql/features`: one `build__<dataset>__<table>` task per file, each followed by its own
-`validate__<dataset>__<table>` gate, ordered by the tables each file reads.
+`report_date`, `media` → `plan_pull` (the report date plus lookback dates) →
+`extract__<medium>` (one task per medium in `config/media.yaml`, in its own pool
+`admedia__<medium>`, mapped over the dates) → `load_raw` (one partition per date, then
+reconciled against the source's totals) → `validate__raw__*` gates → SQL models of
+`sql/staging` and `sql/features`: one `build__<dataset>__<table>` task per file, each
+followed by its `validate__<dataset>__<table>` gate, mapped over the dates to rebuild.
 
 **Report date.** Calendar day in the account time zone (`config/pipeline.yaml`). The run whose
 data interval starts on day *D* processes *D*; it is scheduled after *D* has closed. The
 `report_date` Param overrides it for a manual run.
+
+**Lookback and restatements.** Conversions of day *D* keep arriving for the medium's
+attribution window (`restatement_window_days`, 7). Each run re-pulls, within the last
+`lookback_days` (Param, default 7), every date whose last pull was not final. A date whose
+content changed is reloaded, and the models of that date and every later date up to *D* are
+rebuilt (trailing-window features read earlier partitions). Unchanged dates are not rebuilt.
+
+**Reconciliation.** After each load the warehouse totals per (medium, date) — rows loaded plus
+rows quarantined, impressions, clicks, conversions, cost — must equal the totals the source
+reported for that pull; a mismatch fails `load_raw` with both numbers.
+
+**Bad rows** go to `raw.ad_performance_quarantine` with the reason and source job id; the
+rest load. **Schema drift** (a missing or renamed field) fails `extract__<medium>` with the
+column diff; extra fields load only if `schema_drift.allow_additive_fields` is set.
 
 **Backfill.** Trigger a backfill over a logical-date range (UI: *Trigger → Backfill*, or
 `POST /api/v2/backfills`). Every task replaces exactly its date's partition, so re-running or
@@ -53,6 +70,14 @@ DAG_ID = "ad_performance_daily"
             items={"type": "string"},
             description="Media to ingest (config/media.yaml names); empty = all configured.",
         ),
+        "lookback_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=30,
+            description="Re-pull not-yet-final report dates this many days back (the report date "
+            "included); empty = lookback_days of config/pipeline.yaml.",
+        ),
     },
 )
 def ad_performance_daily() -> None:
@@ -62,24 +87,38 @@ def ad_performance_daily() -> None:
 
         return resolve_media(params)
 
-    @task(map_index_template="{{ task.op_kwargs['medium'] }}")
-    def extract(medium: str, report_date: str) -> dict:
+    @task
+    def plan_pull(report_date: str, media: list, params=None) -> list:  # noqa: ANN001
+        from adctr.tasks import plan_pull as run
+
+        return run(report_date, media, params)
+
+    @task(map_index_template="{{ task.op_kwargs['report_date'] }}")
+    def extract(medium: str, report_date: str, selected: list) -> dict:
         from adctr.tasks import extract as run
 
-        return run(medium, report_date)
+        return run(medium, report_date, selected)
 
-    @task
-    def load_raw(report_date: str, media: list, landed: list, **context) -> dict:  # noqa: ANN003
+    @task(trigger_rule="none_failed")
+    def load_raw(report_date: str, dates: list, media: list, **context) -> list:  # noqa: ANN003
         from adctr.tasks import load_raw as run
 
-        return run(report_date, media, context)
+        return run(report_date, dates, media, context)
 
     day, chosen = dag_support.report_date_task("report_date", "report_date")(), media()
-    landed = extract.partial(report_date=day).expand(medium=chosen)
-    loaded = load_raw(day, chosen, landed)
-    raw_gate = dag_support.validate_task("raw.ad_performance")(day)
-    quarantine_gate = dag_support.validate_task("raw.ad_performance_quarantine")(day)
-    loaded >> [raw_gate, quarantine_gate]
-    dag_support.sql_model_tasks(DAG_ID, day, upstream=raw_gate)
+    dates = plan_pull(day, chosen)
+    extracts = [
+        extract.override(task_id=f"extract__{medium}", pool=dag_support.pool_name(medium))
+        .partial(medium=medium, selected=chosen)
+        .expand(report_date=dates)
+        for medium in dag_support.media_names()
+    ]
+    build_dates = load_raw(day, dates, chosen)
+    extracts >> build_dates
+    raw_gate = dag_support.validate_task("raw.ad_performance").expand(report_date=build_dates)
+    quarantine_gate = dag_support.validate_task("raw.ad_performance_quarantine").expand(report_date=build_dates)
+    build_dates >> [raw_gate, quarantine_gate]
+    dag_support.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
+
 
 ad_performance_daily()

@@ -19,6 +19,7 @@ def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:
                 "partition_date": day, "report_date": day, "medium": medium, "account_id": "1001",
                 "advertiser_id": "adv001", "industry": "games", "campaign_id": "adv001-cmp1",
                 "campaign_objective": "traffic", "ad_group_id": "adv001-cmp1-ag1",
+                "placement": "search",
                 "creative_id": f"adv001-cmp1-ag1-cr{i // 3 + 1}",
                 "headline": "話題のゲーム", "description": "今すぐチェック", "ad_format": "image",
                 "device": ("mobile", "desktop", "tablet")[i % 3],

@@ -47,6 +47,9 @@ def prepare(simulator_url: str | None = None, quiet: bool = True) -> dict[str, s
     )
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+    from adctr.pools import import_pools
+
+    import_pools(os.environ.copy())
     return env
 
 

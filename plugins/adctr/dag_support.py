@@ -50,6 +50,18 @@ def report_date_task(task_id: str, param: str) -> Any:
     return resolve
 
 
+def media_names() -> list[str]:
+    """Media configured in config/media.yaml (a small YAML read, fine at parse time)."""
+    return [m["name"] for m in settings.load_config("media").get("media") or []]
+
+
+def pool_name(medium: str) -> str:
+    """The Airflow pool bounding concurrent pulls against one medium (adctr.pools creates it)."""
+    from adctr.pools import pool_name as name
+
+    return name(medium)
+
+
 def validate_task(table_id: str) -> Any:
     """A task that gates one table partition with its suite (expectations/<table>.json)."""
     from airflow.sdk import task
@@ -57,6 +69,7 @@ def validate_task(table_id: str) -> Any:
     @task(
         task_id="validate__" + table_id.replace(".", "__"),
         doc_md=f"Data-quality gate: `expectations/{table_id}.json` on the run's partition.",
+        map_index_template="{{ task.op_kwargs['report_date'] }}",
     )
     def validate(report_date: str, **context: Any) -> dict:
         from adctr.tasks import validate as run
@@ -66,11 +79,12 @@ def validate_task(table_id: str) -> Any:
     return validate
 
 
-def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict[str, Any]:
+def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False) -> dict[str, Any]:
     """Build + validate tasks per SQL model of `dag_id`, wired by the tables each model reads.
 
     A model starts after the *gates* of the models it reads; models with no upstream model
-    in this DAG start after `upstream`. Returns the gate task of each model.
+    in this DAG start after `upstream`. With `mapped`, `report_date` is a list (XCom) of
+    dates and each task maps over it (one instance per date). Returns each model's gate.
     """
     from airflow.sdk import task
 
@@ -79,14 +93,22 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None) -> dict
     gates: dict[str, Any] = {}
     for model in elt.models_for_dag(dag_id):
 
-        @task(task_id=model.task_id, doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.")
+        @task(
+            task_id=model.task_id,
+            doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.",
+            map_index_template="{{ task.op_kwargs['report_date'] }}",
+        )
         def build(table_id: str, report_date: str, **context: Any) -> int:
             from adctr.tasks import build_model
 
             return build_model(table_id, report_date, context)
 
-        built = build(model.table_id, report_date)
-        gate = validate_task(model.table_id)(report_date)
+        if mapped:
+            built = build.partial(table_id=model.table_id).expand(report_date=report_date)
+            gate = validate_task(model.table_id).expand(report_date=report_date)
+        else:
+            built = build(model.table_id, report_date)
+            gate = validate_task(model.table_id)(report_date)
         built >> gate
         parents = [gates[d] for d in model.depends_on if d in gates]
         if not parents and upstream is not None:

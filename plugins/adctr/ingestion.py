@@ -1,18 +1,26 @@
-"""Ingestion: pull each medium's report into the landing store, then load the raw partition.
+"""Ingestion: pull each medium's reports into the landing store, then load raw partitions.
 
-extract (one task per medium, parallel) -> landing/ad_performance/report_date=D/medium=M/
-load    (one task per date)             -> raw.ad_performance and its quarantine, partition D
-Landing first means a failed medium never leaves a half-written raw partition, and the
-load (a single WRITE_TRUNCATE per table) can be re-run without calling the APIs again.
+plan     -> the report dates a run pulls: its own date plus, within the lookback window, every
+            earlier date whose last pull was not final yet (its conversions may have grown)
+extract  -> one task per medium (its own pool), mapped over those dates:
+            landing/ad_performance/report_date=D/medium=M/pull=<job>/{accepted,quarantined}.parquet
+            and then medium=M/_meta.json, written last, pointing at the newest complete pull
+load     -> per date, replaces raw.ad_performance partition D (and its quarantine) with the
+            newest landed pull of every medium, then reconciles the warehouse totals per
+            medium against the totals the source reported for that pull
+Landing first means a failed medium never leaves a half-written raw partition, and a load
+can be re-run without calling the APIs again. The raw layer holds one current version per
+(medium, date): the newest pull, with its source job id and ingested_at.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from adctr import settings
@@ -28,6 +36,10 @@ class IngestionError(RuntimeError):
     """Ingestion cannot proceed; the message says which medium/date and why."""
 
 
+class ReconciliationError(RuntimeError):
+    """Totals disagree with the source's; retried (a re-pull may fix it), then fails the task."""
+
+
 @dataclass(frozen=True)
 class LandedReport:
     medium: str
@@ -36,6 +48,13 @@ class LandedReport:
     accepted_rows: int
     quarantined_rows: int
     ingested_at: str
+    final: bool
+    content_sha256: str
+    pull: str
+    source_totals: dict[str, int] = field(default_factory=dict)
+    quarantined_totals: dict[str, int] = field(default_factory=dict)
+    unparseable: dict[str, int] = field(default_factory=dict)
+    ignored_fields: list[str] = field(default_factory=list)
 
 
 def configured_media() -> dict[str, dict[str, Any]]:
@@ -61,25 +80,111 @@ def _prefix(report_date: date, medium: str) -> str:
     return f"ad_performance/report_date={report_date.isoformat()}/medium={medium}"
 
 
+def landed(store: ObjectStore, report_date: date, medium: str) -> LandedReport | None:
+    key = f"{_prefix(report_date, medium)}/_meta.json"
+    if not store.exists(key):
+        return None
+    return LandedReport(**json.loads(store.read_bytes(key)))
+
+
+def restatement_window_days(medium: str) -> int:
+    return int(configured_media()[medium].get("restatement_window_days", 7))
+
+
+def plan_pull_dates(report_date: date, lookback_days: int, media: list[str], store: ObjectStore) -> list[date]:
+    """The run's date plus each earlier date in the lookback window that may still change.
+
+    A date is re-pulled when some medium's newest landed pull of it was not final (pulled
+    before the medium's restatement window closed). Dates never pulled are left to backfills:
+    the lookback keeps loaded data current, it does not invent history.
+    """
+    if lookback_days < 1:
+        raise IngestionError(f"lookback_days must be at least 1 (the report date itself), got {lookback_days}")
+    dates = []
+    for back in range(lookback_days - 1, 0, -1):
+        day = report_date - timedelta(days=back)
+        pulls = [landed(store, day, m) for m in media]
+        if any(p is not None and not p.final for p in pulls):
+            dates.append(day)
+    return [*dates, report_date]
+
+
 def build_adapter(medium: str):  # noqa: ANN201 - a SourceAdapter
-    from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
+    from adctr.admedia.report_job import ClientPolicy
     from adctr.connections import api_endpoint
 
     cfg = configured_media()[medium]
-    if cfg.get("adapter", "report_job") != "report_job":
-        raise IngestionError(f"{medium}: adapter {cfg['adapter']!r} is not available")
-    endpoint = api_endpoint(cfg["connection_id"])
-    policy = ClientPolicy.from_config(settings.load_config("media").get("client") or {})
-    return ReportJobAdapter(medium, endpoint.base_url, endpoint.token, str(cfg["account_id"]), policy)
+    kind = cfg.get("adapter", "report_job")
+    if kind == "report_job":
+        from adctr.admedia.report_job import ReportJobAdapter
+
+        endpoint = api_endpoint(cfg["connection_id"])
+        policy = ClientPolicy.from_config(settings.load_config("media").get("client") or {})
+        return ReportJobAdapter(medium, endpoint.base_url, endpoint.token, str(cfg["account_id"]), policy)
+    if kind == "google_ads":
+        from adctr.admedia.google_ads import GoogleAdsAdapter
+
+        return GoogleAdsAdapter.from_config(medium, cfg)
+    raise IngestionError(f"{medium}: adapter {kind!r} is not available (report_job, google_ads)")
+
+
+def content_sha256(accepted: Any, quarantined: Any) -> str:
+    """A fingerprint of what a pull holds, blind to when and by which job it was pulled."""
+    import pyarrow as pa
+
+    digest = hashlib.sha256()
+    for table, keys in ((accepted, ["creative_id", "device"]), (quarantined, ["row_json"])):
+        body = table.drop_columns([c for c in ("source_job_id", "ingested_at") if c in table.column_names])
+        body = body.sort_by([(k, "ascending") for k in keys]).combine_chunks()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, body.schema) as writer:
+            writer.write_table(body)
+        digest.update(sink.getvalue().to_pybytes())
+    return digest.hexdigest()
+
+
+def _check_source_totals(landed_report: LandedReport, accepted: Any) -> None:
+    """Nothing lost between the API and the landing: rows and sums add up to the source's."""
+    import pyarrow.compute as pc
+
+    got = {"rows": accepted.num_rows}
+    for col in landed_report.quarantined_totals:
+        if col != "rows":
+            got[col] = int(pc.sum(accepted[col]).as_py() or 0)
+    _compare(
+        landed_report, got, f"landed pull {landed_report.source_job_id}",
+    )
+
+
+def _compare(report: LandedReport, accepted: dict[str, int], where: str) -> None:
+    mismatches = []
+    for col, source_total in report.source_totals.items():
+        if report.unparseable.get(col):
+            log.warning("%s %s: %d quarantined values of %s are not numbers; its total is not checked",
+                        report.medium, report.report_date, report.unparseable[col], col)  # fmt: skip
+            continue
+        total = accepted.get(col, 0) + report.quarantined_totals.get(col, 0)
+        if total != source_total:
+            mismatches.append(
+                f"{col}: source reports {source_total}, {where} holds {total} "
+                f"({accepted.get(col, 0)} loaded + {report.quarantined_totals.get(col, 0)} quarantined)"
+            )
+    if mismatches:
+        raise ReconciliationError(
+            f"{report.medium} {report.report_date}: totals do not reconcile with source job "
+            f"{report.source_job_id}: " + "; ".join(mismatches)
+        )
 
 
 def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> LandedReport:
     """Pull one medium's report for one date; land accepted and quarantined rows as Parquet."""
     import pyarrow.parquet as pq
 
+    from adctr import dates
     from adctr.admedia.normalize import normalize_report
     from adctr.schema import get_schema
 
+    cfg = configured_media()[adapter.medium]
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     report = adapter.fetch(report_date)
     normalized = normalize_report(
@@ -88,34 +193,63 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
         get_schema(QUARANTINE_TABLE),
         sorted(settings.load_config("currencies")["jpy_per_unit"]),
         ingested_at,
+        allow_additive=bool((cfg.get("schema_drift") or {}).get("allow_additive_fields", False)),
     )
-    prefix = _prefix(report_date, adapter.medium)
-    for name, table in (("accepted", normalized.accepted), ("quarantined", normalized.quarantined)):
-        buf = io.BytesIO()
-        pq.write_table(table, buf)
-        store.write_bytes(f"{prefix}/{name}.parquet", buf.getvalue())
-    landed = LandedReport(
+    pulled_on = dates.today_local(ingested_at)
+    landed_report = LandedReport(
         medium=adapter.medium,
         report_date=report_date.isoformat(),
         source_job_id=report.source_job_id,
         accepted_rows=normalized.accepted.num_rows,
         quarantined_rows=normalized.quarantined.num_rows,
         ingested_at=ingested_at.isoformat(),
+        # The source's word on finality when it gives one, else the medium's configured window.
+        final=report.final if report.final is not None
+        else (pulled_on - report_date).days >= restatement_window_days(adapter.medium),
+        content_sha256=content_sha256(normalized.accepted, normalized.quarantined),
+        pull=_safe(report.source_job_id),
+        source_totals=dict(report.source_totals),
+        quarantined_totals=normalized.quarantined_totals,
+        unparseable=normalized.unparseable,
+        ignored_fields=list(normalized.ignored_fields),
     )
-    # The metadata file is written last: a landing without it is incomplete.
-    store.write_bytes(f"{prefix}/_meta.json", json.dumps(asdict(landed)).encode())
-    if landed.quarantined_rows:
-        log.warning(
-            "%s %s: %d rows quarantined (see %s)",
-            adapter.medium, report_date, landed.quarantined_rows, QUARANTINE_TABLE,
-        )  # fmt: skip
-    return landed
+    _check_source_totals(landed_report, normalized.accepted)
+    prefix = _prefix(report_date, adapter.medium)
+    for name, table in (("accepted", normalized.accepted), ("quarantined", normalized.quarantined)):
+        buf = io.BytesIO()
+        pq.write_table(table, buf)
+        store.write_bytes(f"{prefix}/pull={landed_report.pull}/{name}.parquet", buf.getvalue())
+    # The pointer is written last (atomically): readers only ever see complete pulls.
+    store.write_bytes(f"{prefix}/_meta.json", json.dumps(asdict(landed_report), sort_keys=True).encode())
+    if landed_report.quarantined_rows:
+        log.warning("%s %s: %d rows quarantined (see %s)", adapter.medium, report_date,
+                    landed_report.quarantined_rows, QUARANTINE_TABLE)  # fmt: skip
+    return landed_report
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+@dataclass(frozen=True)
+class PartitionLoad:
+    report_date: str
+    media: dict[str, dict[str, Any]]
+    changed: bool
+
+
+def _loaded_key(report_date: date) -> str:
+    return f"ad_performance/report_date={report_date.isoformat()}/_loaded.json"
 
 
 def load_raw_partition(
     report_date: date, media: list[str], store: ObjectStore, warehouse: Any, labels: Any = None
-) -> dict[str, dict[str, int]]:
-    """Replace raw partition D (and its quarantine) with the landed reports of all media."""
+) -> PartitionLoad:
+    """Replace raw partition D (and its quarantine) with the newest landed pull of each medium.
+
+    `media` must all have landed pulls; other configured media that have one are loaded too,
+    so a run for a subset of media never drops the others' rows from the partition.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -124,23 +258,79 @@ def load_raw_partition(
 
     labels = labels or JobLabels()
     raw_schema, q_schema = get_schema(RAW_TABLE), get_schema(QUARANTINE_TABLE)
-    accepted, quarantined, counts = [], [], {}
-    for medium in media:
-        prefix = _prefix(report_date, medium)
-        if not store.exists(f"{prefix}/_meta.json"):
+    pulls: dict[str, LandedReport] = {}
+    for medium in configured_media():
+        pull = landed(store, report_date, medium)
+        if pull is not None:
+            pulls[medium] = pull
+        elif medium in media:
             raise IngestionError(
                 f"no complete landed report for medium {medium!r} on {report_date} "
-                f"(expected {store.uri(prefix)}/_meta.json); run its extract task first"
+                f"(expected {store.uri(_prefix(report_date, medium))}/_meta.json); run its extract task first"
             )
-        a = pq.read_table(io.BytesIO(store.read_bytes(f"{prefix}/accepted.parquet")))
-        q = pq.read_table(io.BytesIO(store.read_bytes(f"{prefix}/quarantined.parquet")))
-        accepted.append(a.cast(raw_schema.arrow_schema()))
-        quarantined.append(q.cast(q_schema.arrow_schema()))
-        counts[medium] = {"accepted": a.num_rows, "quarantined": q.num_rows}
-    warehouse.replace_partition_from_arrow(
-        raw_schema, report_date, pa.concat_tables(accepted), labels
+    accepted, quarantined = [], []
+    for medium, pull in pulls.items():
+        base = f"{_prefix(report_date, medium)}/pull={pull.pull}"
+        accepted.append(pq.read_table(io.BytesIO(store.read_bytes(f"{base}/accepted.parquet"))).cast(raw_schema.arrow_schema()))
+        quarantined.append(pq.read_table(io.BytesIO(store.read_bytes(f"{base}/quarantined.parquet"))).cast(q_schema.arrow_schema()))
+    warehouse.replace_partition_from_arrow(raw_schema, report_date, pa.concat_tables(accepted), labels)
+    warehouse.replace_partition_from_arrow(q_schema, report_date, pa.concat_tables(quarantined), labels)
+    reconcile(warehouse, report_date, pulls)
+
+    fingerprints = {m: p.content_sha256 for m, p in pulls.items()}
+    previous = json.loads(store.read_bytes(_loaded_key(report_date))) if store.exists(_loaded_key(report_date)) else None
+    store.write_bytes(_loaded_key(report_date), json.dumps(fingerprints, sort_keys=True).encode())
+    return PartitionLoad(
+        report_date=report_date.isoformat(),
+        media={m: {"source_job_id": p.source_job_id, "accepted": p.accepted_rows,
+                   "quarantined": p.quarantined_rows, "final": p.final} for m, p in pulls.items()},  # fmt: skip
+        changed=previous != fingerprints,
     )
-    warehouse.replace_partition_from_arrow(
-        q_schema, report_date, pa.concat_tables(quarantined), labels
-    )
-    return counts
+
+
+RECONCILE_RAW_SQL = """
+select
+    medium,
+    count(*) as row_count,
+    sum(impressions) as impressions,
+    sum(clicks) as clicks,
+    sum(conversions) as conversions,
+    sum(cost_micros) as cost_micros
+from raw.ad_performance
+where partition_date = @ds
+group by medium
+"""
+RECONCILE_QUARANTINE_SQL = """
+select medium, count(*) as row_count
+from raw.ad_performance_quarantine
+where report_date = @ds
+group by medium
+"""
+
+
+def reconcile(warehouse: Any, report_date: date, pulls: dict[str, LandedReport]) -> None:
+    """Warehouse totals per medium (loaded + quarantined) must equal the source's, exactly."""
+    params = {"ds": report_date}
+    raw = {r.pop("medium"): r for r in warehouse.query_arrow(RECONCILE_RAW_SQL, params).to_pylist()}
+    quarantine = {r["medium"]: r["row_count"] for r in warehouse.query_arrow(RECONCILE_QUARANTINE_SQL, params).to_pylist()}
+    for medium, pull in pulls.items():
+        got = {k: int(v or 0) for k, v in raw.get(medium, {}).items()}
+        got["rows"] = got.pop("row_count", 0)
+        if quarantine.get(medium, 0) != pull.quarantined_rows:
+            raise ReconciliationError(
+                f"{medium} {report_date}: the warehouse quarantine holds {quarantine.get(medium, 0)} "
+                f"rows, the landed pull {pull.source_job_id} quarantined {pull.quarantined_rows}"
+            )
+        _compare(pull, got, "the warehouse")
+        log.info("%s %s: reconciled with source job %s (%d rows loaded, %d quarantined)",
+                 medium, report_date, pull.source_job_id, got["rows"], pull.quarantined_rows)  # fmt: skip
+
+
+def dates_to_build(report_date: date, loads: list[PartitionLoad]) -> list[str]:
+    """Dates whose downstream models must be rebuilt: from the earliest changed date to D.
+
+    Later dates are included because trailing-window features read earlier partitions.
+    """
+    changed = [date.fromisoformat(p.report_date) for p in loads if p.changed]
+    start = min([*changed, report_date])
+    return [(start + timedelta(days=i)).isoformat() for i in range((report_date - start).days + 1)]

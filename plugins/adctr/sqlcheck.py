@@ -33,19 +33,13 @@ def fixture_raw(day: date, media: list[str]):  # noqa: ANN201 - pa.Table
     tables = []
     for medium in media:
         job = state.create_job({"medium": medium, "start_date": day.isoformat(), "end_date": day.isoformat()})
-        report = Report(medium, day, job.job_id, tuple(_fields()), job.rows)
+        report = Report(medium, day, job.job_id, job.table)
         normalized = normalize_report(
             report, get_schema("raw.ad_performance"), get_schema("raw.ad_performance_quarantine"),
             sorted(settings.load_config("currencies")["jpy_per_unit"]), datetime.now(timezone.utc),
         )  # fmt: skip
         tables.append(normalized.accepted)
     return pa.concat_tables(tables)
-
-
-def _fields() -> tuple[str, ...]:
-    from adctr.simulator.server import REPORT_FIELDS
-
-    return REPORT_FIELDS
 
 
 def _line(status: str, model: elt.SqlModel, detail: str) -> str:

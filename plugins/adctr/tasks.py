@@ -82,26 +82,71 @@ def resolve_media(params: dict[str, Any]) -> list[str]:
         return ingestion.resolve_media(params.get("media"))
 
 
-def extract(medium: str, report_date: str) -> dict[str, Any]:
+def plan_pull(report_date: str, media: list[str], params: dict[str, Any]) -> list[str]:
+    """The report dates this run pulls: its own plus lookback dates that may still change."""
+    from adctr import ingestion
+    from adctr.storage import get_store
+
+    with permanent_errors():
+        lookback = params.get("lookback_days")
+        if lookback is None:
+            lookback = _default_lookback_days()
+        days = ingestion.plan_pull_dates(date.fromisoformat(report_date), int(lookback), media, get_store("landing"))
+        log.info("pulling %s for %s (lookback %s days)", [d.isoformat() for d in days], media, lookback)
+        return [d.isoformat() for d in days]
+
+
+def _default_lookback_days() -> int:
+    from adctr import settings
+
+    return int(settings.load_config("pipeline").get("lookback_days", 7))
+
+
+def extract(medium: str, report_date: str, selected: list[str]) -> dict[str, Any]:
+    """Pull one medium's report for one date into the landing store (skipped if not selected)."""
     from dataclasses import asdict
 
     from adctr import ingestion
     from adctr.storage import get_store
 
+    if medium not in selected:
+        try:
+            from airflow.sdk.exceptions import AirflowSkipException
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
+        raise AirflowSkipException(f"{medium} is not among this run's media {selected}")
     with permanent_errors():
         adapter = ingestion.build_adapter(medium)
         landed = ingestion.extract_to_landing(adapter, date.fromisoformat(report_date), get_store("landing"))
-        return asdict(landed)
+        result = asdict(landed)
+        # XCom carries counts and ids only (never the report rows or anything secret).
+        return {k: result[k] for k in ("medium", "report_date", "source_job_id", "accepted_rows",
+                                       "quarantined_rows", "final", "ingested_at")}  # fmt: skip
 
 
-def load_raw(report_date: str, media: list[str], context: dict[str, Any]) -> dict[str, Any]:
+def load_raw(report_date: str, dates: list[str], media: list[str], context: dict[str, Any]) -> list[str]:
+    """Load every pulled date's raw partition; return the dates whose models must be rebuilt."""
+    from dataclasses import asdict
+
     from adctr import ingestion
     from adctr.storage import get_store
     from adctr.warehouse import get_warehouse
 
     day = date.fromisoformat(report_date)
+    store = get_store("landing")
+    loads = []
     with permanent_errors(), get_warehouse() as wh:
-        return ingestion.load_raw_partition(day, media, get_store("landing"), wh, _labels(context, day))
+        for pulled in sorted(dates):
+            d = date.fromisoformat(pulled)
+            load = ingestion.load_raw_partition(d, media, store, wh, _labels(context, d))
+            log.info("raw.ad_performance %s: %s%s", pulled, load.media, "" if load.changed else " (unchanged)")
+            loads.append(load)
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key="loads", value=[asdict(p) for p in loads])
+    build = ingestion.dates_to_build(day, loads)
+    log.info("downstream models rebuild %s", build)
+    return build
 
 
 def validate(table_id: str, report_date: str, context: dict[str, Any]) -> dict[str, Any]:

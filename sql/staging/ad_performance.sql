@@ -11,6 +11,7 @@ with source as (
         campaign_id,
         campaign_objective,
         ad_group_id,
+        placement,
         creative_id,
         headline,
         description,
@@ -62,6 +63,7 @@ final as (
         -- attributes
         latest.industry,
         latest.campaign_objective,
+        latest.placement,
         latest.headline,
         latest.description,
         latest.ad_format,

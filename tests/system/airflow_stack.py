@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from adctr import localenv
+from adctr.pools import import_pools
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -52,6 +53,7 @@ class AirflowStack:
     def start(self) -> None:
         localenv.write_passwords_file(self.home)
         subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, check=True, capture_output=True)
+        import_pools(self.env)
         for name, args in {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.port)],
             "scheduler": ["scheduler"],

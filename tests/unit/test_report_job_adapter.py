@@ -1,29 +1,78 @@
-"""The report-job adapter against real HTTP servers: the simulator, and a flaky one."""
+"""The report-job adapter against the simulator over real HTTP, with transport faults on."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from adctr import settings
-from adctr.admedia.base import SourceUnavailableError
+from adctr.admedia.base import SourceError, SourceUnavailableError
 from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
 from adctr.simulator.server import SimulatorServer, state_from_config
 
-FAST = ClientPolicy(timeout_seconds=5, max_attempts=3, backoff_base_seconds=0.01, poll_interval_seconds=0.01)
+FAST = ClientPolicy(timeout_seconds=2, max_attempts=3, backoff_base_seconds=0.01, poll_interval_seconds=0.01)
+DAY = date(2026, 11, 3)
 
 
-def test_fetches_all_pages_from_the_simulator() -> None:
+def _fetch(faults: list[dict], policy: ClientPolicy = FAST, medium: str = "google_ads"):  # noqa: ANN202
+    cfg = {**settings.load_config("simulator"), "faults": faults}
+    state = state_from_config(cfg, today=date(2026, 11, 10))
+    with SimulatorServer(state) as srv:
+        report = ReportJobAdapter(medium, srv.url, cfg["token"], "1001", policy).fetch(DAY)
+    return report, state
+
+
+def test_fetches_all_pages_with_the_source_totals() -> None:
+    report, state = _fetch([])
+    assert report.source_job_id.startswith("google_ads-")
+    assert report.table.num_rows == report.source_totals["rows"] == len(state.world.active(DAY)) * 3
+    assert report.fields[0] == "DAY" and report.final is True
+    assert sum(int(v) for v in report.table["IMPS"].to_pylist()) == report.source_totals["impressions"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "http_429", "stream": "create", "on_requests": [1], "retry_after": 0.05},
+        {"kind": "http_5xx", "stream": "status", "on_requests": [1], "status": 502},
+        {"kind": "slow", "stream": "download", "on_requests": [1], "delay_seconds": 2.5},
+        {"kind": "drop_connection", "stream": "download", "on_requests": [2]},
+        {"kind": "truncated_page", "stream": "download", "on_requests": [1]},
+        {"kind": "duplicated_page", "stream": "download", "on_requests": [2]},
+        {"kind": "job_failed", "stream": "status", "on_requests": [1]},
+    ],
+    ids=lambda f: f["kind"],
+)
+def test_each_transport_fault_is_survived_with_the_same_rows(fault: dict) -> None:
+    clean, _ = _fetch([])
+    report, state = _fetch([fault])
+    assert state.faults.fired[fault["kind"]] == 1
+    assert report.table.equals(clean.table) and report.source_totals == clean.source_totals
+
+
+def test_retry_after_is_honoured() -> None:
+    import time
+
+    start = time.monotonic()
+    _fetch([{"kind": "http_429", "stream": "download", "on_requests": [1], "retry_after": 0.6}])
+    assert time.monotonic() - start >= 0.6
+
+
+def test_a_fault_that_outlasts_the_retries_fails_clearly() -> None:
+    fault = {"kind": "http_5xx", "stream": "download", "on_requests": [1, 2, 3], "status": 503}
+    with pytest.raises(SourceUnavailableError, match=r"page 1 still failing after 3 attempts \(HTTP 503"):
+        _fetch([fault])
+    failing_jobs = {"kind": "job_failed", "stream": "status", "probability": 1.0}
+    with pytest.raises(SourceUnavailableError, match="report job for 2026-11-03 failed 3 times"):
+        _fetch([failing_jobs])
+
+
+def test_refusals_are_not_retried() -> None:
     cfg = settings.load_config("simulator")
     with SimulatorServer(state_from_config(cfg, today=date(2026, 11, 10))) as srv:
-        report = ReportJobAdapter("google_ads", srv.url, cfg["token"], "1001", FAST).fetch(date(2026, 11, 3))
-    assert report.source_job_id.startswith("google_ads-")
-    assert len(report.rows) == 96 * 3  # creatives x devices
-    assert report.fields[0] == "DAY"
+        with pytest.raises(SourceError, match="HTTP 401: missing or invalid API token"):
+            ReportJobAdapter("meta", srv.url, "wrong", "1001", FAST).fetch(DAY)
 
 
 def test_token_never_appears_in_repr() -> None:
@@ -31,50 +80,6 @@ def test_token_never_appears_in_repr() -> None:
     assert "s3cret" not in repr(adapter)
 
 
-class _Flaky(BaseHTTPRequestHandler):
-    """429 with Retry-After on the first create, then a tiny completed job."""
-
-    calls: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _json(self, status: int, body: dict, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.calls.append("POST")
-        if self.calls.count("POST") == 1:
-            return self._json(429, {"error": "slow down"}, {"Retry-After": "0.05"})
-        return self._json(201, {"job_id": "j1"})
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.calls.append("GET")
-        if self.path.endswith("/j1"):
-            return self._json(200, {"status": "COMPLETED", "row_count": 1, "page_count": 1})
-        return self._json(200, {"fields": ["A"], "rows": [[1]], "page": 1, "page_count": 1})
-
-
-def test_retries_429_honouring_retry_after_then_succeeds() -> None:
-    _Flaky.calls = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        report = ReportJobAdapter("m", url, "t", "1", FAST).fetch(date(2026, 11, 3))
-    finally:
-        httpd.shutdown()
-    assert report.rows == [[1]]
-    assert _Flaky.calls[:2] == ["POST", "POST"]
-
-
 def test_gives_up_with_a_clear_error_when_nothing_listens() -> None:
     with pytest.raises(SourceUnavailableError, match="still failing after 3 attempts"):
-        ReportJobAdapter("m", "http://127.0.0.1:9", "t", "1", FAST).fetch(date(2026, 11, 3))
+        ReportJobAdapter("m", "http://127.0.0.1:9", "t", "1", FAST).fetch(DAY)

@@ -1,17 +1,22 @@
-"""The simulator over real HTTP: async job flow, auth, determinism, clear refusals."""
+"""The simulator over real HTTP: async job flow, auth, determinism, delayed feedback, truth."""
 
 from __future__ import annotations
 
-from datetime import date
+import io
+from datetime import date, timedelta
 
+import numpy as np
+import pyarrow.csv as pacsv
 import pytest
 import requests
 
 from adctr import settings
-from adctr.simulator.server import SimulatorServer, state_from_config
+from adctr.simulator.faults import FaultConfigError, FaultPlan
+from adctr.simulator.server import REPORT_FIELDS, SimulatorServer, state_from_config
 from adctr.simulator.world import World
 
 DAY = "2026-11-02"
+TOKEN = "local-simulator-token"
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +26,11 @@ def server():  # noqa: ANN201
         yield srv
 
 
-def _headers(token: str = "local-simulator-token") -> dict[str, str]:
+def _headers(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _create(server, medium: str = "yahoo_ads", day: str = DAY, token: str = "local-simulator-token"):  # noqa: ANN001, ANN202
+def _create(server, medium: str = "yahoo_ads", day: str = DAY, token: str = TOKEN):  # noqa: ANN001, ANN202
     return requests.post(
         f"{server.url}/api/v1/report_jobs",
         json={"medium": medium, "start_date": day, "end_date": day},
@@ -34,29 +39,35 @@ def _create(server, medium: str = "yahoo_ads", day: str = DAY, token: str = "loc
     )
 
 
-def test_job_flow_pages_and_completion(server) -> None:  # noqa: ANN001
+def _status(server, job_id: str) -> dict:  # noqa: ANN001
+    return requests.get(f"{server.url}/api/v1/report_jobs/{job_id}", headers=_headers(), timeout=10).json()
+
+
+def test_job_flow_csv_pages_and_totals(server) -> None:  # noqa: ANN001
     job = _create(server).json()
-    first = requests.get(f"{server.url}/api/v1/report_jobs/{job['job_id']}", headers=_headers(), timeout=10)
-    assert first.json()["status"] == "IN_PROGRESS"
-    early = requests.get(
-        f"{server.url}/api/v1/report_jobs/{job['job_id']}/download", headers=_headers(), timeout=10
-    )
+    assert _status(server, job["job_id"])["status"] == "IN_PROGRESS"
+    early = requests.get(f"{server.url}/api/v1/report_jobs/{job['job_id']}/download", headers=_headers(), timeout=10)
     assert early.status_code == 409
-    done = requests.get(f"{server.url}/api/v1/report_jobs/{job['job_id']}", headers=_headers(), timeout=10).json()
-    assert done["status"] == "COMPLETED" and done["page_count"] > 1
-    rows = []
+    done = _status(server, job["job_id"])
+    assert done["status"] == "COMPLETED" and done["page_count"] > 1 and done["final"] is True
+    pages = []
     for page in range(1, done["page_count"] + 1):
-        chunk = requests.get(
+        resp = requests.get(
             f"{server.url}/api/v1/report_jobs/{job['job_id']}/download",
             params={"page": page}, headers=_headers(), timeout=10,
-        ).json()  # fmt: skip
-        rows += chunk["rows"]
-    assert len(rows) == done["row_count"]
-    assert {r[0] for r in rows} == {DAY}
+        )  # fmt: skip
+        assert resp.headers["X-Report-Page"] == str(page)
+        pages.append(pacsv.read_csv(io.BytesIO(resp.content)))
+    rows = [r for p in pages for r in p.to_pylist()]
+    assert len(rows) == done["row_count"] and list(pages[0].column_names) == list(REPORT_FIELDS)
+    assert {str(r["DAY"]) for r in rows} == {DAY}
+    assert int(done["totals"]["IMPS"]) == sum(r["IMPS"] for r in rows)
+    assert int(done["totals"]["CONVERSIONS"]) == sum(r["CONVERSIONS"] for r in rows)
 
 
 def test_wrong_token_is_401(server) -> None:  # noqa: ANN001
     assert _create(server, token="wrong").status_code == 401
+    assert requests.put(f"{server.url}/admin/clock", json={"today": DAY}, timeout=10).status_code == 401
 
 
 def test_unknown_medium_and_incomplete_day_are_refused_with_reason(server) -> None:  # noqa: ANN001
@@ -67,11 +78,65 @@ def test_unknown_medium_and_incomplete_day_are_refused_with_reason(server) -> No
 
 
 def test_world_is_deterministic_per_day_and_knows_the_truth() -> None:
-    a = World(seed=7, media=("yahoo_ads",)).daily_rows("yahoo_ads", date(2026, 11, 2))
-    b = World(seed=7, media=("yahoo_ads",)).daily_rows("yahoo_ads", date(2026, 11, 2))
-    c = World(seed=8, media=("yahoo_ads",)).daily_rows("yahoo_ads", date(2026, 11, 2))
-    key = [(r["creative"].creative_id, r["device"], r["impressions"], r["clicks"]) for r in a]
-    assert key == [(r["creative"].creative_id, r["device"], r["impressions"], r["clicks"]) for r in b]
-    assert key != [(r["creative"].creative_id, r["device"], r["impressions"], r["clicks"]) for r in c]
-    assert all(0 < r["true_ctr"] < 1 and 0 < r["true_cvr"] < 1 for r in a)
-    assert all(r["clicks"] <= r["impressions"] and r["conversions"] <= r["clicks"] for r in a)
+    a = World(seed=7, media=("yahoo_ads",)).draw("yahoo_ads", date(2026, 11, 2))
+    b = World(seed=7, media=("yahoo_ads",)).draw("yahoo_ads", date(2026, 11, 2))
+    c = World(seed=8, media=("yahoo_ads",)).draw("yahoo_ads", date(2026, 11, 2))
+    assert np.array_equal(a.impressions, b.impressions) and np.array_equal(a.conversions_by_delay, b.conversions_by_delay)
+    assert not np.array_equal(a.impressions, c.impressions)
+    assert ((a.true_ctr > 0) & (a.true_ctr < 1) & (a.true_cvr > 0) & (a.true_cvr < 1)).all()
+    assert (a.clicks <= a.impressions).all() and (a.conversions_by_delay.sum(axis=1) <= a.clicks).all()
+
+
+def test_new_creatives_appear_and_old_ones_fatigue() -> None:
+    world = World(seed=7, media=("yahoo_ads",))
+    early, late = world.active(date(2026, 2, 1)), world.active(date(2026, 11, 1))
+    assert set(early) < set(late)  # creatives launched in between
+    c = np.array([late[0]] * 2)
+    d = np.array([0, 0])
+    ctr_young, _ = world.true_rates("yahoo_ads", date(2026, 3, 2), c, d)  # both Mondays
+    ctr_old, _ = world.true_rates("yahoo_ads", date(2026, 11, 2), c, d)
+    assert ctr_old[0] < ctr_young[0]
+
+
+def test_conversions_arrive_over_the_attribution_window() -> None:
+    world = World(seed=7, media=("meta",))
+    draw = world.draw("meta", date(2026, 11, 2))
+    seen = [int(draw.conversions_as_of(date(2026, 11, 2) + timedelta(days=k)).sum()) for k in range(0, 10)]
+    assert seen[0] == 0  # nothing is known on the day itself
+    assert all(x <= y for x, y in zip(seen, seen[1:]))  # never shrinks
+    assert seen[1] < seen[7] == seen[9] == int(draw.conversions_by_delay.sum())  # final after 7 days
+
+
+def test_restated_report_grows_until_final(server) -> None:  # noqa: ANN001
+    def conversions(today: str) -> tuple[int, bool]:
+        requests.put(f"{server.url}/admin/clock", json={"today": today}, headers=_headers(), timeout=10)
+        job = _create(server, day="2026-11-01").json()
+        _status(server, job["job_id"])
+        done = _status(server, job["job_id"])
+        return int(done["totals"]["CONVERSIONS"]), done["final"]
+
+    try:
+        first, final_first = conversions("2026-11-02")
+        later, final_later = conversions("2026-11-08")
+    finally:
+        requests.put(f"{server.url}/admin/clock", json={"today": "2026-11-10"}, headers=_headers(), timeout=10)
+    assert first < later and not final_first and final_later
+
+
+def test_ground_truth_is_served(server) -> None:  # noqa: ANN001
+    resp = requests.get(
+        f"{server.url}/api/v1/ground_truth", params={"medium": "google_ads", "date": DAY}, headers=_headers(), timeout=10
+    )
+    body = resp.json()
+    assert resp.status_code == 200 and body["final_from"] == "2026-11-09"
+    assert {"creative_id", "device", "true_ctr", "true_cvr", "conversions"} <= set(body["rows"][0])
+
+
+def test_fault_rules_are_validated_and_fire_deterministically() -> None:
+    with pytest.raises(FaultConfigError, match="kind 'truncated_page' does not apply to stream 'create'"):
+        FaultPlan([{"kind": "truncated_page", "stream": "create", "on_requests": [1]}])
+    with pytest.raises(FaultConfigError, match="set on_requests or a probability"):
+        FaultPlan([{"kind": "http_429", "stream": "download"}])
+    plan = FaultPlan([{"kind": "http_429", "stream": "download", "medium": "meta", "on_requests": [2]}])
+    fired = [bool(plan.fire("download", "meta")) for _ in range(3)]
+    assert fired == [False, True, False] and not plan.fire("download", "yahoo_ads")

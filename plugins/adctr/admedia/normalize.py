@@ -1,44 +1,30 @@
 """Turn a pulled report into raw-schema Arrow tables: accepted rows and quarantined rows.
 
 Column-wise with pyarrow compute (no per-row Python except to serialise rejected rows).
-A report whose fields do not match the adapter's mapping is schema drift: it fails whole
-with the fields named, because guessing a mapping could corrupt the raw layer.
+Schema drift is checked against the canonical report fields: a missing or renamed field
+fails the report whole with the column diff, because guessing a mapping could corrupt the
+raw layer; an additive unknown field is ignored and logged when `allow_additive` is set.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adctr.admedia.base import Report, SourceError
+from adctr.admedia.base import REPORT_FIELDS, TOTAL_COLUMNS, Report, SourceError
 from adctr.schema import TableSchema
 
-# Source field -> raw column, for report-job APIs of the Yahoo! Ads shape.
-REPORT_JOB_FIELDS = {
-    "DAY": "report_date",
-    "ACCOUNT_ID": "account_id",
-    "ADVERTISER_ID": "advertiser_id",
-    "INDUSTRY": "industry",
-    "CAMPAIGN_ID": "campaign_id",
-    "CAMPAIGN_OBJECTIVE": "campaign_objective",
-    "ADGROUP_ID": "ad_group_id",
-    "AD_ID": "creative_id",
-    "AD_TITLE": "headline",
-    "AD_DESCRIPTION": "description",
-    "AD_TYPE": "ad_format",
-    "DEVICE": "device",
-    "IMPS": "impressions",
-    "CLICKS": "clicks",
-    "CONVERSIONS": "conversions",
-    "COST": "cost_micros",
-    "CURRENCY": "currency",
-}
+log = logging.getLogger(__name__)
+
+REPORT_JOB_FIELDS = REPORT_FIELDS  # the canonical fields are the report-job API's
 ID_COLUMNS = ("account_id", "advertiser_id", "campaign_id", "ad_group_id", "creative_id", "device")
 COUNT_COLUMNS = ("impressions", "clicks", "conversions")
+KEY_COLUMNS = ("report_date", "creative_id", "device")
 _INT = r"^-?[0-9]+$"
 _DECIMAL = r"^-?[0-9]+(\.[0-9]{1,6})?$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -48,11 +34,15 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 class NormalizedReport:
     accepted: pa.Table  # raw.ad_performance schema
     quarantined: pa.Table  # raw.ad_performance_quarantine schema
+    # Sums over the quarantined rows of the values that parsed, and how many did not.
+    quarantined_totals: dict[str, int] = field(default_factory=dict)
+    unparseable: dict[str, int] = field(default_factory=dict)
+    ignored_fields: tuple[str, ...] = ()
 
 
-def _as_strings(rows: list[list[object]], index: int) -> pa.Array:
-    values = [None if r[index] is None else str(r[index]).strip() for r in rows]
-    return pa.array([v if v != "" else None for v in values], type=pa.string())
+def _text(column: pa.ChunkedArray) -> pa.Array:
+    trimmed = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).combine_chunks()
 
 
 def _append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
@@ -63,47 +53,62 @@ def _append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
     return pc.if_else(mask, tagged, reasons)
 
 
+def check_fields(report: Report, allow_additive: bool, field_map: dict[str, str] = REPORT_FIELDS) -> tuple[str, ...]:
+    """Fail on a missing/renamed field (naming the diff); return tolerated extra fields."""
+    fields = list(report.fields)
+    missing = [f for f in field_map if f not in fields]
+    extra = [f for f in fields if f not in field_map]
+    duplicated = sorted({f for f in fields if fields.count(f) > 1})
+    if missing or duplicated or (extra and not allow_additive):
+        raise SourceError(
+            f"{report.medium}: report for {report.report_date} does not match the declared raw "
+            f"schema (schema drift): missing {missing}, unexpected {extra}"
+            + (f", duplicated {duplicated}" if duplicated else "")
+            + ("" if missing or duplicated else "; set schema_drift.allow_additive_fields in "
+               "config/media.yaml to load it without them")
+        )
+    if extra:
+        log.warning("%s %s: ignoring additive fields %s (allowed by config)", report.medium, report.report_date, extra)
+    return tuple(extra)
+
+
+def _duplicate_keys(text: dict[str, pa.Array]) -> pa.Array:
+    """True for every row whose (date, creative, device) key appeared in an earlier row."""
+    n = len(text["creative_id"])
+    keyed = pa.table({k: text[k] for k in KEY_COLUMNS}).append_column("i", pa.array(range(n), pa.int64()))
+    firsts = keyed.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([("i", "min")])["i_min"]
+    return pc.invert(pc.is_in(keyed["i"], value_set=firsts.combine_chunks())).combine_chunks()
+
+
 def normalize_report(
     report: Report,
     raw_schema: TableSchema,
     quarantine_schema: TableSchema,
     accepted_currencies: list[str],
     ingested_at: datetime,
-    field_map: dict[str, str] = REPORT_JOB_FIELDS,
+    allow_additive: bool = False,
+    field_map: dict[str, str] = REPORT_FIELDS,
 ) -> NormalizedReport:
-    fields = list(report.fields)
-    missing = sorted(set(field_map) - set(fields))
-    extra = sorted(set(fields) - set(field_map))
-    if missing or extra:
-        raise SourceError(
-            f"{report.medium}: report for {report.report_date} does not match the expected "
-            f"fields (schema drift): missing {missing}, unexpected {extra}"
-        )
-    n = len(report.rows)
-    short = [i for i, r in enumerate(report.rows) if len(r) != len(fields)]
-    if short:
-        raise SourceError(
-            f"{report.medium}: {len(short)} report rows have a field count other than "
-            f"{len(fields)} (first at row {short[0]})"
-        )
-    text = {field_map[f]: _as_strings(report.rows, i) for i, f in enumerate(fields)}
+    ignored = check_fields(report, allow_additive, field_map)
+    n = report.table.num_rows
+    text = {column: _text(report.table[f]) for f, column in field_map.items()}
     reasons = pa.nulls(n, pa.string())
 
     for col in ID_COLUMNS:
         reasons = _append_reason(reasons, pc.is_null(text[col]), f"null_{col}")
     typed: dict[str, pa.Array] = {}
+    ok: dict[str, pa.Array] = {}
     for col in COUNT_COLUMNS:
-        ok = pc.match_substring_regex(text[col], _INT)
-        reasons = _append_reason(reasons, pc.invert(pc.fill_null(ok, False)), f"bad_{col}")
-        typed[col] = pc.cast(pc.if_else(ok, text[col], pa.scalar(None, pa.string())), pa.int64())
-    cost_ok = pc.fill_null(pc.match_substring_regex(text["cost_micros"], _DECIMAL), False)
-    reasons = _append_reason(reasons, pc.invert(cost_ok), "bad_cost")
+        ok[col] = pc.fill_null(pc.match_substring_regex(text[col], _INT), False)
+        reasons = _append_reason(reasons, pc.invert(ok[col]), f"bad_{col}")
+        typed[col] = pc.cast(pc.if_else(ok[col], text[col], pa.scalar(None, pa.string())), pa.int64())
+    ok["cost_micros"] = pc.fill_null(pc.match_substring_regex(text["cost_micros"], _DECIMAL), False)
+    reasons = _append_reason(reasons, pc.invert(ok["cost_micros"]), "bad_cost")
     cost = pc.cast(
-        pc.if_else(cost_ok, text["cost_micros"], pa.scalar(None, pa.string())),
+        pc.if_else(ok["cost_micros"], text["cost_micros"], pa.scalar(None, pa.string())),
         pa.decimal128(18, 6),
     )
-    micros = pc.multiply(cost, pa.scalar(1_000_000, pa.decimal128(7, 0)))
-    typed["cost_micros"] = pc.cast(micros, pa.int64())
+    typed["cost_micros"] = pc.cast(pc.multiply(cost, pa.scalar(1_000_000, pa.decimal128(7, 0))), pa.int64())
     date_ok = pc.fill_null(pc.match_substring_regex(text["report_date"], _DATE), False)
     day_text = pc.if_else(date_ok, text["report_date"], pa.scalar(None, pa.string()))
     typed["report_date"] = pc.cast(pc.strptime(day_text, "%Y-%m-%d", "s"), pa.date32())
@@ -113,17 +118,15 @@ def normalize_report(
         pc.or_(pc.less(typed["conversions"], 0), pc.less(typed["cost_micros"], 0)),
     )
     reasons = _append_reason(reasons, negative, "negative_count")
-    reasons = _append_reason(
-        reasons, pc.greater(typed["clicks"], typed["impressions"]), "clicks_gt_impressions"
-    )
+    reasons = _append_reason(reasons, pc.greater(typed["clicks"], typed["impressions"]), "clicks_gt_impressions")
     currency_ok = pc.is_in(text["currency"], value_set=pa.array(accepted_currencies, pa.string()))
     reasons = _append_reason(reasons, pc.invert(currency_ok), "unknown_currency")
     outside = pc.not_equal(typed["report_date"], pa.scalar(report.report_date, pa.date32()))
     reasons = _append_reason(reasons, pc.or_(outside, pc.invert(date_ok)), "date_outside_partition")
+    if n:
+        reasons = _append_reason(reasons, _duplicate_keys(text), "duplicate_key")
 
     rejected = pc.is_valid(reasons)
-    accepted_mask = pc.invert(rejected)
-    ts = pa.scalar(ingested_at, pa.timestamp("us", tz="UTC"))
     columns: dict[str, pa.Array] = {}
     for name in raw_schema.column_names:
         if name == "partition_date":
@@ -136,24 +139,24 @@ def normalize_report(
             columns[name] = pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC"))
         else:
             columns[name] = typed.get(name, text.get(name))
-    accepted = pa.table(columns).filter(accepted_mask).cast(raw_schema.arrow_schema())
+    accepted = pa.table(columns).filter(pc.invert(rejected)).cast(raw_schema.arrow_schema())
 
-    bad_idx = pc.indices_nonzero(rejected).to_pylist()
-    bad_reasons = pc.take(reasons, pa.array(bad_idx, pa.int64())).to_pylist() if bad_idx else []
+    bad = pc.indices_nonzero(rejected)
+    bad_rows = report.table.take(bad).to_pylist() if len(bad) else []
     quarantined = pa.table(
         {
-            "report_date": pa.array([report.report_date] * len(bad_idx), pa.date32()),
-            "medium": pa.array([report.medium] * len(bad_idx), pa.string()),
-            "reason": pa.array(bad_reasons, pa.string()),
-            "row_json": pa.array(
-                [
-                    json.dumps(dict(zip(fields, report.rows[i])), ensure_ascii=False, default=str)
-                    for i in bad_idx
-                ],
-                pa.string(),
-            ),
-            "source_job_id": pa.array([report.source_job_id] * len(bad_idx), pa.string()),
-            "ingested_at": pa.array([ts.as_py()] * len(bad_idx), pa.timestamp("us", tz="UTC")),
+            "report_date": pa.array([report.report_date] * len(bad), pa.date32()),
+            "medium": pa.array([report.medium] * len(bad), pa.string()),
+            "reason": pc.take(reasons, bad),
+            "row_json": pa.array([json.dumps(r, ensure_ascii=False) for r in bad_rows], pa.string()),
+            "source_job_id": pa.array([report.source_job_id] * len(bad), pa.string()),
+            "ingested_at": pa.array([ingested_at] * len(bad), pa.timestamp("us", tz="UTC")),
         }
     ).cast(quarantine_schema.arrow_schema())
-    return NormalizedReport(accepted=accepted, quarantined=quarantined)
+    q_totals = {"rows": len(bad)}
+    unparseable = {}
+    for col in TOTAL_COLUMNS:
+        values = pc.take(typed[col], bad)
+        q_totals[col] = int(pc.sum(values).as_py() or 0)
+        unparseable[col] = int(pc.sum(pc.invert(pc.take(ok[col], bad))).as_py() or 0)
+    return NormalizedReport(accepted, quarantined, q_totals, unparseable, ignored)

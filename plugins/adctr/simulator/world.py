@@ -1,77 +1,102 @@
 """A deterministic ad world: entities from a seed, daily counts drawn from known true rates.
 
-Generative model (per creative c, medium m, device d, day t):
-    logit(CTR) = ctr0 + medium[m] + device[d] + format[c] + industry[c] + quality_ctr[c]
-                 + weekday[t]
-    logit(CVR) = cvr0 + industry[c] + objective[c] + device[d] + quality_cvr[c]
+Entities: advertisers (industry) > campaigns (objective) > ad groups (placement) > creatives
+(headline and description text, format, headline length, launch date). Each creative is
+served on every medium and device from its launch date on.
+
+Generative model, per creative c, medium m, device d, day t (age = days since launch):
+
+    logit CTR = ctr0 + medium[m] + device[d] + format[c] + industry[c] + placement[c]
+                + length_slope * (headline_length[c] - 12) + weekday_ctr[t]
+                + quality_ctr[c] - fatigue * log1p(age / 7)
+    logit CVR = cvr0 + industry[c] + objective[c] + device[d] + placement[c] + quality_cvr[c]
     impressions ~ Poisson(volume[c] * medium_share[m] * device_share[d] * weekday_volume[t])
     clicks      ~ Binomial(impressions, CTR)
     conversions ~ Binomial(clicks, CVR)
-quality_ctr/quality_cvr are per-creative latent effects that no reported attribute reveals
-(as in real ads): a model can only learn them from the creative's own history.
-Draws for one (medium, day) use their own RNG stream, so any day is reproducible alone.
+    delay_k     ~ Multinomial(conversions, delay_weights)   k = 0 .. attribution_window - 1
+
+quality_ctr / quality_cvr are per-creative latent effects (normal, sd 0.35) that no reported
+attribute reveals, as in real ads: a model can learn them only from the creative's own
+history. `fatigue` makes every creative's CTR decay with age, and new creatives keep
+appearing, so yesterday's rates are not today's.
+
+Delayed feedback: a conversion of day D with delay k is reported from day D + 1 + k on; the
+report for D is final (never restated again) from D + attribution_window on.
+
+Draws for one (medium, day) come from their own RNG stream, so any day is reproducible alone
+and independent of which other days were asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 INDUSTRIES = ("finance", "travel", "retail", "games", "education")
-INDUSTRY_CTR = {"finance": -0.25, "travel": 0.10, "retail": 0.15, "games": 0.30, "education": -0.10}
-INDUSTRY_CVR = {"finance": -0.40, "travel": 0.05, "retail": 0.30, "games": -0.10, "education": 0.10}
+INDUSTRY_CTR = (-0.25, 0.10, 0.15, 0.30, -0.10)
+INDUSTRY_CVR = (-0.40, 0.05, 0.30, -0.10, 0.10)
 OBJECTIVES = ("traffic", "conversions")
-OBJECTIVE_CVR = {"traffic": -0.30, "conversions": 0.35}
+OBJECTIVE_CVR = (-0.30, 0.35)
+PLACEMENTS = ("search", "display", "feed")
+PLACEMENT_CTR = (0.35, -0.30, 0.0)
+PLACEMENT_CVR = (0.20, -0.25, 0.0)
 FORMATS = ("text", "image", "video")
-FORMAT_CTR = {"text": -0.20, "image": 0.05, "video": 0.25}
+FORMAT_CTR = (-0.20, 0.05, 0.25)
 DEVICES = ("mobile", "desktop", "tablet")
-DEVICE_SHARE = {"mobile": 0.62, "desktop": 0.28, "tablet": 0.10}
-DEVICE_CTR = {"mobile": 0.15, "desktop": -0.10, "tablet": -0.05}
-DEVICE_CVR = {"mobile": -0.15, "desktop": 0.25, "tablet": 0.0}
+DEVICE_SHARE = (0.62, 0.28, 0.10)
+DEVICE_CTR = (0.15, -0.10, -0.05)
+DEVICE_CVR = (-0.15, 0.25, 0.0)
 MEDIUM_CTR = {"yahoo_ads": 0.0, "google_ads": 0.20, "meta": -0.15}
 MEDIUM_SHARE = {"yahoo_ads": 1.0, "google_ads": 1.2, "meta": 0.8}
+CPC_YEN = {"yahoo_ads": 45.0, "google_ads": 60.0, "meta": 38.0}
 WEEKDAY_CTR = (0.0, 0.02, 0.03, 0.02, -0.02, 0.08, 0.10)  # Monday..Sunday
 WEEKDAY_VOLUME = (1.0, 1.02, 1.03, 1.0, 0.97, 0.85, 0.82)
 CTR0 = -3.6  # ~2.7% base CTR
 CVR0 = -3.0  # ~4.7% base CVR
-CPC_YEN = {"yahoo_ads": 45.0, "google_ads": 60.0, "meta": 38.0}
+LENGTH_SLOPE = -0.02  # shorter headlines draw slightly more clicks
+QUALITY_SD = 0.35
 
 HEADLINE_PARTS = (
-    ("今だけ", "限定", "新登場", "人気の", "話題の", "公式"),
+    ("今だけ", "限定", "新登場", "人気の", "話題の", "公式", "待望の"),
     ("スマホ", "旅行", "投資", "英会話", "ゲーム", "家電", "保険", "プログラミング"),
-    ("セール開催中", "無料体験", "最大50%オフ", "今すぐチェック", "初回特典あり", "送料無料"),
+    ("セール開催中", "無料体験", "最大50%オフ", "今すぐチェック", "初回特典あり", "送料無料", ""),
 )
 
 
-@dataclass(frozen=True)
-class Creative:
-    account_id: str
-    advertiser_id: str
-    industry: str
-    campaign_id: str
-    objective: str
-    ad_group_id: str
-    creative_id: str
-    headline: str
-    description: str
-    ad_format: str
-    volume: float
-    quality_ctr: float
-    quality_cvr: float
-
-
-def _stream_seed(*parts: object) -> int:
+def stream_seed(*parts: object) -> int:
     """A stable 64-bit seed from any parts (Python's hash() is salted per process)."""
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass(frozen=True)
+class DayDraw:
+    """Everything drawn for one (medium, day): the rows, their truth, and conversion delays."""
+
+    medium: str
+    day: date
+    creative_index: np.ndarray  # into World arrays, one per row
+    device_index: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    conversions_by_delay: np.ndarray  # shape (rows, attribution_window)
+    cost_sen: np.ndarray  # cost in 1/100 yen (exact decimal with two places)
+    true_ctr: np.ndarray
+    true_cvr: np.ndarray
+
+    def conversions_as_of(self, today: date) -> np.ndarray:
+        """Conversions reported for this day when the report is pulled on `today`."""
+        visible = max(0, min((today - self.day).days, self.conversions_by_delay.shape[1]))
+        return self.conversions_by_delay[:, :visible].sum(axis=1)
 
 
 class World:
@@ -87,95 +112,161 @@ class World:
         creatives_per_ad_group: int = 3,
         mean_daily_impressions: float = 4000.0,
         account_id: str = "1001",
+        start_date: date | str = date(2026, 1, 1),
+        new_creative_share: float = 0.3,
+        new_creative_days: int = 365,
+        fatigue_per_log_week: float = 0.12,
+        attribution_window_days: int = 7,
+        conversion_delay_weights: tuple[float, ...] = (0.45, 0.2, 0.12, 0.08, 0.06, 0.05, 0.04),
     ) -> None:
         self.seed = seed
         self.media = tuple(media)
-        rng = np.random.default_rng(_stream_seed(seed, "world"))
-        creatives: list[Creative] = []
-        for a in range(advertisers):
-            advertiser_id = f"adv{a + 1:03d}"
-            industry = INDUSTRIES[int(rng.integers(len(INDUSTRIES)))]
-            for c in range(campaigns_per_advertiser):
-                campaign_id = f"{advertiser_id}-cmp{c + 1}"
-                objective = OBJECTIVES[int(rng.integers(len(OBJECTIVES)))]
-                for g in range(ad_groups_per_campaign):
-                    ad_group_id = f"{campaign_id}-ag{g + 1}"
-                    for k in range(creatives_per_ad_group):
-                        headline = "".join(
-                            part[int(rng.integers(len(part)))] for part in HEADLINE_PARTS
-                        )
-                        creatives.append(
-                            Creative(
-                                account_id=account_id,
-                                advertiser_id=advertiser_id,
-                                industry=industry,
-                                campaign_id=campaign_id,
-                                objective=objective,
-                                ad_group_id=ad_group_id,
-                                creative_id=f"{ad_group_id}-cr{k + 1}",
-                                headline=headline,
-                                description=f"{headline}の詳細はこちら。",
-                                ad_format=FORMATS[int(rng.integers(len(FORMATS)))],
-                                volume=float(mean_daily_impressions * rng.lognormal(0.0, 0.6)),
-                                quality_ctr=float(rng.normal(0.0, 0.35)),
-                                quality_cvr=float(rng.normal(0.0, 0.35)),
-                            )
-                        )
-        self.creatives = tuple(creatives)
+        self.account_id = account_id
+        self.start_date = date.fromisoformat(str(start_date))
+        self.fatigue = float(fatigue_per_log_week)
+        weights = np.asarray(conversion_delay_weights, dtype=float)
+        if len(weights) != attribution_window_days or (weights < 0).any():
+            raise ValueError(
+                f"conversion_delay_weights needs {attribution_window_days} non-negative weights "
+                f"(one per day of the attribution window), got {list(conversion_delay_weights)}"
+            )
+        self.attribution_window_days = int(attribution_window_days)
+        self.delay_weights = weights / weights.sum()
+
+        rng = np.random.default_rng(stream_seed(seed, "world"))
+        n_adv = advertisers
+        n_cmp = n_adv * campaigns_per_advertiser
+        n_grp = n_cmp * ad_groups_per_campaign
+        n = n_grp * creatives_per_ad_group
+        adv_industry = rng.integers(len(INDUSTRIES), size=n_adv)
+        cmp_objective = rng.integers(len(OBJECTIVES), size=n_cmp)
+        grp_placement = rng.integers(len(PLACEMENTS), size=n_grp)
+        grp = np.arange(n) // creatives_per_ad_group
+        cmp = grp // ad_groups_per_campaign
+        adv = cmp // campaigns_per_advertiser
+        parts = [rng.integers(len(p), size=n) for p in HEADLINE_PARTS]
+        self.format = rng.integers(len(FORMATS), size=n)
+        self.volume = mean_daily_impressions * rng.lognormal(0.0, 0.6, size=n)
+        self.quality_ctr = rng.normal(0.0, QUALITY_SD, size=n)
+        self.quality_cvr = rng.normal(0.0, QUALITY_SD, size=n)
+        is_new = rng.random(size=n) < new_creative_share
+        launch_offset = np.where(
+            is_new,
+            rng.integers(0, max(1, new_creative_days), size=n),
+            -rng.integers(7, 180, size=n),  # evergreen: launched up to half a year before
+        )
+        self.launch_ordinal = self.start_date.toordinal() + launch_offset
+        self.industry = adv_industry[adv]
+        self.objective = cmp_objective[cmp]
+        self.placement = grp_placement[grp]
+
+        adv_ids = [f"adv{a + 1:03d}" for a in range(n_adv)]
+        cmp_ids = [f"{adv_ids[c // campaigns_per_advertiser]}-cmp{c % campaigns_per_advertiser + 1}"
+                   for c in range(n_cmp)]  # fmt: skip
+        grp_ids = [f"{cmp_ids[g // ad_groups_per_campaign]}-ag{g % ad_groups_per_campaign + 1}"
+                   for g in range(n_grp)]  # fmt: skip
+        headlines = ["".join(HEADLINE_PARTS[j][parts[j][i]] for j in range(3)) for i in range(n)]
+        self.headline_length = np.array([len(h) for h in headlines])
+        self.creative_ids = pa.array(
+            [f"{grp_ids[g]}-cr{i % creatives_per_ad_group + 1}" for i, g in enumerate(grp)]
+        )
+        self.advertiser_ids = pa.array(adv_ids).take(pa.array(adv))
+        self.campaign_ids = pa.array(cmp_ids).take(pa.array(cmp))
+        self.ad_group_ids = pa.array(grp_ids).take(pa.array(grp))
+        self.headlines = pa.array(headlines)
+        self.descriptions = pa.array([f"{h}の詳細はこちら。" for h in headlines])
+
+    @property
+    def size(self) -> int:
+        return len(self.volume)
 
     def knows_medium(self, medium: str) -> bool:
         return medium in self.media
 
-    def true_rates(self, c: Creative, medium: str, device: str, day: date) -> tuple[float, float]:
-        """The true (CTR, CVR) of one creative x medium x device on one day."""
+    def active(self, day: date) -> np.ndarray:
+        """Indices of creatives serving on `day` (launched on or before it)."""
+        return np.flatnonzero(self.launch_ordinal <= day.toordinal())
+
+    def true_rates(
+        self, medium: str, day: date, creative: np.ndarray, device: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """True (CTR, CVR) for arrays of creative and device indices on one day."""
         wd = day.weekday()
+        age = np.maximum(0, day.toordinal() - self.launch_ordinal[creative])
         ctr = _sigmoid(
             CTR0
             + MEDIUM_CTR.get(medium, 0.0)
-            + DEVICE_CTR[device]
-            + FORMAT_CTR[c.ad_format]
-            + INDUSTRY_CTR[c.industry]
-            + c.quality_ctr
+            + np.take(DEVICE_CTR, device)
+            + np.take(FORMAT_CTR, self.format[creative])
+            + np.take(INDUSTRY_CTR, self.industry[creative])
+            + np.take(PLACEMENT_CTR, self.placement[creative])
+            + LENGTH_SLOPE * (self.headline_length[creative] - 12)
             + WEEKDAY_CTR[wd]
+            + self.quality_ctr[creative]
+            - self.fatigue * np.log1p(age / 7.0)
         )
         cvr = _sigmoid(
             CVR0
-            + INDUSTRY_CVR[c.industry]
-            + OBJECTIVE_CVR[c.objective]
-            + DEVICE_CVR[device]
-            + c.quality_cvr
+            + np.take(INDUSTRY_CVR, self.industry[creative])
+            + np.take(OBJECTIVE_CVR, self.objective[creative])
+            + np.take(DEVICE_CVR, device)
+            + np.take(PLACEMENT_CVR, self.placement[creative])
+            + self.quality_cvr[creative]
         )
         return ctr, cvr
 
-    def daily_rows(self, medium: str, day: date) -> list[dict[str, object]]:
-        """Report rows for one medium and day, with the true rates beside the drawn counts."""
+    def draw(self, medium: str, day: date) -> DayDraw:
+        """All rows of one medium and day (vectorised; same result on every call)."""
         if not self.knows_medium(medium):
             raise KeyError(medium)
-        rng = np.random.default_rng(_stream_seed(self.seed, medium, day.isoformat()))
-        rows: list[dict[str, object]] = []
-        for c in self.creatives:
-            for device in DEVICES:
-                ctr, cvr = self.true_rates(c, medium, device, day)
-                lam = (
-                    c.volume
-                    * MEDIUM_SHARE.get(medium, 1.0)
-                    * DEVICE_SHARE[device]
-                    * WEEKDAY_VOLUME[day.weekday()]
-                )
-                impressions = int(rng.poisson(lam))
-                clicks = int(rng.binomial(impressions, ctr))
-                conversions = int(rng.binomial(clicks, cvr))
-                cost = round(clicks * CPC_YEN.get(medium, 50.0) * float(rng.uniform(0.8, 1.2)), 2)
-                rows.append(
-                    {
-                        "creative": c,
-                        "device": device,
-                        "impressions": impressions,
-                        "clicks": clicks,
-                        "conversions": conversions,
-                        "cost": cost,
-                        "true_ctr": ctr,
-                        "true_cvr": cvr,
-                    }
-                )
-        return rows
+        active = self.active(day)
+        creative = np.repeat(active, len(DEVICES))
+        device = np.tile(np.arange(len(DEVICES)), len(active))
+        ctr, cvr = self.true_rates(medium, day, creative, device)
+        lam = (
+            self.volume[creative]
+            * MEDIUM_SHARE.get(medium, 1.0)
+            * np.take(DEVICE_SHARE, device)
+            * WEEKDAY_VOLUME[day.weekday()]
+        )
+        rng = np.random.default_rng(stream_seed(self.seed, medium, day.isoformat()))
+        impressions = rng.poisson(lam)
+        clicks = rng.binomial(impressions, ctr)
+        conversions = rng.binomial(clicks, cvr)
+        cost_sen = np.rint(clicks * CPC_YEN.get(medium, 50.0) * 100 * rng.uniform(0.8, 1.2, size=len(clicks)))
+        by_delay = rng.multinomial(conversions, self.delay_weights)
+        return DayDraw(
+            medium=medium, day=day, creative_index=creative, device_index=device,
+            impressions=impressions.astype(np.int64), clicks=clicks.astype(np.int64),
+            conversions_by_delay=by_delay.astype(np.int64), cost_sen=cost_sen.astype(np.int64),
+            true_ctr=ctr, true_cvr=cvr,
+        )  # fmt: skip
+
+    def final_day(self, day: date) -> date:
+        """The first day on which the report for `day` is final."""
+        return day + timedelta(days=self.attribution_window_days)
+
+    def ground_truth(self, medium: str, day: date) -> pa.Table:
+        """True rates and final counts per creative x device for one day (the answer key)."""
+        d = self.draw(medium, day)
+        return pa.table(
+            {
+                "report_date": pa.array([day] * len(d.impressions), pa.date32()),
+                "medium": pa.array([medium] * len(d.impressions)),
+                "creative_id": self.creative_ids.take(pa.array(d.creative_index)),
+                "device": pa.array(DEVICES).take(pa.array(d.device_index)),
+                "impressions": d.impressions,
+                "clicks": d.clicks,
+                "conversions": d.conversions_by_delay.sum(axis=1),
+                "true_ctr": d.true_ctr,
+                "true_cvr": d.true_cvr,
+            }
+        )
+
+
+def cost_text(cost_sen: np.ndarray) -> pa.Array:
+    """Exact decimal text with two places ('1234.05') from integer hundredths."""
+    sen = pa.array(cost_sen, pa.int64())
+    whole = pc.cast(pc.divide(sen, 100), pa.string())
+    frac = pc.utf8_lpad(pc.cast(pc.subtract(sen, pc.multiply(pc.divide(sen, 100), 100)), pa.string()), 2, "0")
+    return pc.binary_join_element_wise(whole, frac, ".")

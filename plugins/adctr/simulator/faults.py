@@ -1,0 +1,118 @@
+"""Fault injection for the simulator, by configuration, per request stream.
+
+A rule names a fault `kind`, the request `stream` it hits, optionally one `medium`, and when
+it fires: on the listed request numbers of that (stream, medium) counter (`on_requests`,
+1-based, deterministic) and/or with a seeded `probability`. Streams and kinds:
+
+    create   : http_429, http_5xx, slow, drop_connection
+    status   : http_429, http_5xx, slow, drop_connection, job_failed
+    download : http_429, http_5xx, slow, drop_connection, truncated_page, duplicated_page
+    job      : schema_drift (rename / extra_columns), bad_rows (see BAD_ROW_KINDS)
+
+Example (config/simulator.yaml `faults:` or `PUT /admin/faults`):
+    - {kind: http_429, stream: download, on_requests: [1, 2], retry_after: 0.2}
+    - {kind: bad_rows, stream: job, medium: yahoo_ads, bad_rows: [negative_count, null_id]}
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from adctr.simulator.world import stream_seed
+
+STREAM_KINDS = {
+    "create": {"http_429", "http_5xx", "slow", "drop_connection"},
+    "status": {"http_429", "http_5xx", "slow", "drop_connection", "job_failed"},
+    "download": {"http_429", "http_5xx", "slow", "drop_connection", "truncated_page", "duplicated_page"},
+    "job": {"schema_drift", "bad_rows"},
+}
+BAD_ROW_KINDS = (
+    "negative_count", "clicks_gt_impressions", "null_id", "unknown_currency",
+    "date_outside_range", "duplicate_row",
+)  # fmt: skip
+
+
+class FaultConfigError(ValueError):
+    """A fault rule that cannot be applied; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    kind: str
+    stream: str
+    medium: str | None = None
+    on_requests: tuple[int, ...] = ()
+    probability: float = 0.0
+    retry_after: float = 1.0
+    status: int = 503
+    delay_seconds: float = 1.0
+    rename: dict[str, str] = field(default_factory=dict)
+    extra_columns: dict[str, str] = field(default_factory=dict)
+    bad_rows: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "FaultRule":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise FaultConfigError(f"fault rule {raw}: unknown keys {unknown}")
+        rule = cls(
+            **{
+                **raw,
+                "on_requests": tuple(int(n) for n in raw.get("on_requests") or ()),
+                "bad_rows": tuple(raw.get("bad_rows") or ()),
+                "rename": dict(raw.get("rename") or {}),
+                "extra_columns": dict(raw.get("extra_columns") or {}),
+            }
+        )
+        if rule.stream not in STREAM_KINDS:
+            raise FaultConfigError(f"fault rule {raw}: stream must be one of {sorted(STREAM_KINDS)}")
+        if rule.kind not in STREAM_KINDS[rule.stream]:
+            raise FaultConfigError(
+                f"fault rule {raw}: kind {rule.kind!r} does not apply to stream {rule.stream!r} "
+                f"(allowed: {sorted(STREAM_KINDS[rule.stream])})"
+            )
+        bad = sorted(set(rule.bad_rows) - set(BAD_ROW_KINDS))
+        if bad:
+            raise FaultConfigError(f"fault rule {raw}: unknown bad_rows {bad} (known: {BAD_ROW_KINDS})")
+        if not rule.on_requests and rule.probability <= 0 and rule.stream != "job":
+            raise FaultConfigError(f"fault rule {raw}: set on_requests or a probability > 0")
+        return rule
+
+
+class FaultPlan:
+    """The active rules and a request counter per (stream, medium); thread-safe."""
+
+    def __init__(self, rules: list[dict[str, Any]] | None = None, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self.reset(rules or [], seed)
+
+    def reset(self, rules: list[dict[str, Any]], seed: int = 0) -> None:
+        parsed = [FaultRule.from_dict(r) for r in rules]
+        with self._lock:
+            self.rules = parsed
+            self.counts: Counter[tuple[str, str]] = Counter()
+            self.fired: Counter[str] = Counter()
+            self._rng = np.random.default_rng(stream_seed(seed, "faults"))
+
+    def fire(self, stream: str, medium: str) -> list[FaultRule]:
+        """Count one request of `stream` for `medium` and return the rules that hit it."""
+        with self._lock:
+            self.counts[(stream, medium)] += 1
+            n = self.counts[(stream, medium)]
+            hits = []
+            for rule in self.rules:
+                if rule.stream != stream or (rule.medium and rule.medium != medium):
+                    continue
+                always = rule.stream == "job" and not rule.on_requests and rule.probability <= 0
+                if always or n in rule.on_requests or (
+                    rule.probability > 0 and self._rng.random() < rule.probability
+                ):
+                    hits.append(rule)
+                    self.fired[rule.kind] += 1
+            return hits
