@@ -93,7 +93,7 @@ def ad_performance_daily() -> None:
 
         return run(report_date, media, params)
 
-    @task(map_index_template="{{ task.op_kwargs['report_date'] }}")
+    @task(map_index_template=dag_support.DATE_MAP_INDEX)
     def extract(medium: str, report_date: str, selected: list) -> dict:
         from adctr.tasks import extract as run
 
@@ -115,8 +115,12 @@ def ad_performance_daily() -> None:
     ]
     build_dates = load_raw(day, dates, chosen)
     extracts >> build_dates
-    raw_gate = dag_support.validate_task("raw.ad_performance").expand(report_date=build_dates)
-    quarantine_gate = dag_support.validate_task("raw.ad_performance_quarantine").expand(report_date=build_dates)
+    raw_gate, quarantine_gate = (
+        dag_support.validate_task(table)
+        .override(map_index_template=dag_support.DATE_MAP_INDEX)
+        .expand(report_date=build_dates)
+        for table in ("raw.ad_performance", "raw.ad_performance_quarantine")
+    )
     build_dates >> [raw_gate, quarantine_gate]
     dag_support.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
 

@@ -50,6 +50,10 @@ def report_date_task(task_id: str, param: str) -> Any:
     return resolve
 
 
+# Label of a task instance mapped over report dates (shown in the UI instead of 0, 1, ...).
+DATE_MAP_INDEX = "{{ task.op_kwargs['report_date'] }}"
+
+
 def media_names() -> list[str]:
     """Media configured in config/media.yaml (a small YAML read, fine at parse time)."""
     return [m["name"] for m in settings.load_config("media").get("media") or []]
@@ -69,7 +73,6 @@ def validate_task(table_id: str) -> Any:
     @task(
         task_id="validate__" + table_id.replace(".", "__"),
         doc_md=f"Data-quality gate: `expectations/{table_id}.json` on the run's partition.",
-        map_index_template="{{ task.op_kwargs['report_date'] }}",
     )
     def validate(report_date: str, **context: Any) -> dict:
         from adctr.tasks import validate as run
@@ -96,7 +99,6 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
         @task(
             task_id=model.task_id,
             doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.",
-            map_index_template="{{ task.op_kwargs['report_date'] }}",
         )
         def build(table_id: str, report_date: str, **context: Any) -> int:
             from adctr.tasks import build_model
@@ -104,8 +106,12 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             return build_model(table_id, report_date, context)
 
         if mapped:
-            built = build.partial(table_id=model.table_id).expand(report_date=report_date)
-            gate = validate_task(model.table_id).expand(report_date=report_date)
+            built = build.override(map_index_template=DATE_MAP_INDEX).partial(table_id=model.table_id).expand(
+                report_date=report_date
+            )
+            gate = validate_task(model.table_id).override(map_index_template=DATE_MAP_INDEX).expand(
+                report_date=report_date
+            )
         else:
             built = build(model.table_id, report_date)
             gate = validate_task(model.table_id)(report_date)

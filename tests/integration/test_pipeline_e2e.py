@@ -12,7 +12,6 @@ from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
-ROWS_PER_DAY = 2 * 96 * 3  # media x creatives x devices
 RETRAIN_CONF = {"attribution_window_days": 1}  # 6 days of data: CVR labels mature after 1 day
 
 
@@ -40,13 +39,14 @@ def table_checksums(wh) -> dict[str, tuple]:  # noqa: ANN001
     return out
 
 
-def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, isolated_var) -> None:  # noqa: ANN001
+def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simulator, isolated_var) -> None:  # noqa: ANN001
     for day in DAYS:
         assert runner.run("ad_performance_daily", day).state == "success"
 
     with get_warehouse() as wh:
         rows = summary.warehouse_rows(wh)
-    expected = {d.isoformat(): ROWS_PER_DAY for d in DAYS}
+    world = simulator.state.world  # media x creatives serving that day x devices
+    expected = {d.isoformat(): 2 * len(world.active(d)) * 3 for d in DAYS}
     for table in ("raw.ad_performance", "staging.ad_performance", "features.creative_daily"):
         assert rows[table] == expected, table
 

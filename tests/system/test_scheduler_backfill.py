@@ -57,4 +57,4 @@ def test_backfill_three_dates_through_the_rest_api(simulator, isolated_var) -> N
             )
         }
     for day in REPORT_DATES:
-        assert partitions.get(day) == 2 * 96 * 3, partitions
+        assert partitions.get(day) == 2 * len(simulator.state.world.active(day)) * 3, partitions
