@@ -158,7 +158,7 @@ def _check_source_totals(landed_report: LandedReport, accepted: Any) -> None:
 
 def _compare(report: LandedReport, accepted: dict[str, int], where: str) -> None:
     mismatches = []
-    for col, source_total in report.source_totals.items():
+    for col, source_total in sorted(report.source_totals.items(), key=lambda kv: (kv[0] != "rows", kv[0])):
         if report.unparseable.get(col):
             log.warning("%s %s: %d quarantined values of %s are not numbers; its total is not checked",
                         report.medium, report.report_date, report.unparseable[col], col)  # fmt: skip
@@ -326,11 +326,13 @@ def reconcile(warehouse: Any, report_date: date, pulls: dict[str, LandedReport])
                  medium, report_date, pull.source_job_id, got["rows"], pull.quarantined_rows)  # fmt: skip
 
 
-def dates_to_build(report_date: date, loads: list[PartitionLoad]) -> list[str]:
+def dates_to_build(report_date: date, loads: list[PartitionLoad], store: ObjectStore) -> list[str]:
     """Dates whose downstream models must be rebuilt: from the earliest changed date to D.
 
-    Later dates are included because trailing-window features read earlier partitions.
+    Later dates are included because trailing-window features read earlier partitions;
+    dates never loaded (gaps a backfill has yet to fill) have nothing to build and are left out.
     """
     changed = [date.fromisoformat(p.report_date) for p in loads if p.changed]
     start = min([*changed, report_date])
-    return [(start + timedelta(days=i)).isoformat() for i in range((report_date - start).days + 1)]
+    span = [start + timedelta(days=i) for i in range((report_date - start).days + 1)]
+    return [d.isoformat() for d in span if d == report_date or store.exists(_loaded_key(d))]

@@ -144,7 +144,7 @@ def load_raw(report_date: str, dates: list[str], media: list[str], context: dict
     ti = context.get("ti")
     if ti is not None:
         ti.xcom_push(key="loads", value=[asdict(p) for p in loads])
-    build = ingestion.dates_to_build(day, loads)
+    build = ingestion.dates_to_build(day, loads, store)
     log.info("downstream models rebuild %s", build)
     return build
 
