@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest simulator
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -76,3 +76,11 @@ dq: install
 
 bench-dq: install
 	$(PY) bench/dq_validate.py --rows $(ROWS)
+
+## Ingestion: ROWS rows over 3 media, simulator HTTP -> landing -> DuckDB raw, vs an Arrow insert.
+bench-ingest: install
+	$(PY) bench/ingest_http.py --rows $(ROWS)
+
+## The ad-media simulator on its own (PORT=0 picks a free port; TODAY moves its clock).
+simulator: install
+	$(PY) -m adctr.simulator --port $(or $(PORT),8765) $(if $(TODAY),--today $(TODAY))

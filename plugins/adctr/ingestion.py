@@ -4,7 +4,8 @@ plan     -> the report dates a run pulls: its own date plus, within the lookback
             earlier date whose last pull was not final yet (its conversions may have grown)
 extract  -> one task per medium (its own pool), mapped over those dates:
             landing/ad_performance/report_date=D/medium=M/pull=<job>/{accepted,quarantined}.parquet
-            and then medium=M/_meta.json, written last, pointing at the newest complete pull
+            (content columns only) and then medium=M/_meta.json, written last, which points at
+            the newest complete pull and holds its job id, ingested_at, totals and fingerprint
 load     -> per date, replaces raw.ad_performance partition D (and its quarantine) with the
             newest landed pull of every medium, then reconciles the warehouse totals per
             medium against the totals the source reported for that pull
@@ -128,19 +129,28 @@ def build_adapter(medium: str):  # noqa: ANN201 - a SourceAdapter
     raise IngestionError(f"{medium}: adapter {kind!r} is not available (report_job, google_ads)")
 
 
-def content_sha256(accepted: Any, quarantined: Any) -> str:
-    """A fingerprint of what a pull holds, blind to when and by which job it was pulled."""
+AUDIT_COLUMNS = ("source_job_id", "ingested_at")
+
+
+def _content_parquet(table: Any) -> bytes:
+    """A pull's rows as Parquet without the audit columns (constant per pull, kept in
+    _meta.json): the same content always gives the same bytes, so their sha256 tells a
+    restated report from a re-pull of unchanged data."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table.drop_columns([c for c in AUDIT_COLUMNS if c in table.column_names]).combine_chunks(), buf)
+    return buf.getvalue()
+
+
+def _with_audit(table: Any, pull: LandedReport, schema: Any) -> Any:
     import pyarrow as pa
 
-    digest = hashlib.sha256()
-    for table, keys in ((accepted, ["creative_id", "device"]), (quarantined, ["row_json"])):
-        body = table.drop_columns([c for c in ("source_job_id", "ingested_at") if c in table.column_names])
-        body = body.sort_by([(k, "ascending") for k in keys]).combine_chunks()
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, body.schema) as writer:
-            writer.write_table(body)
-        digest.update(sink.getvalue().to_pybytes())
-    return digest.hexdigest()
+    n = table.num_rows
+    table = table.append_column("source_job_id", pa.repeat(pa.scalar(pull.source_job_id, pa.string()), n))
+    ingested = datetime.fromisoformat(pull.ingested_at)
+    table = table.append_column("ingested_at", pa.repeat(pa.scalar(ingested, pa.timestamp("us", tz="UTC")), n))
+    return table.select(schema.column_names).cast(schema.arrow_schema())
 
 
 def _check_source_totals(landed_report: LandedReport, accepted: Any) -> None:
@@ -178,8 +188,6 @@ def _compare(report: LandedReport, accepted: dict[str, int], where: str) -> None
 
 def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> LandedReport:
     """Pull one medium's report for one date; land accepted and quarantined rows as Parquet."""
-    import pyarrow.parquet as pq
-
     from adctr import dates
     from adctr.admedia.normalize import normalize_report
     from adctr.schema import get_schema
@@ -196,6 +204,7 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
         allow_additive=bool((cfg.get("schema_drift") or {}).get("allow_additive_fields", False)),
     )
     pulled_on = dates.today_local(ingested_at)
+    files = {"accepted": _content_parquet(normalized.accepted), "quarantined": _content_parquet(normalized.quarantined)}
     landed_report = LandedReport(
         medium=adapter.medium,
         report_date=report_date.isoformat(),
@@ -206,7 +215,7 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
         # The source's word on finality when it gives one, else the medium's configured window.
         final=report.final if report.final is not None
         else (pulled_on - report_date).days >= restatement_window_days(adapter.medium),
-        content_sha256=content_sha256(normalized.accepted, normalized.quarantined),
+        content_sha256=hashlib.sha256(files["accepted"] + b"|" + files["quarantined"]).hexdigest(),
         pull=_safe(report.source_job_id),
         source_totals=dict(report.source_totals),
         quarantined_totals=normalized.quarantined_totals,
@@ -215,10 +224,8 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
     )
     _check_source_totals(landed_report, normalized.accepted)
     prefix = _prefix(report_date, adapter.medium)
-    for name, table in (("accepted", normalized.accepted), ("quarantined", normalized.quarantined)):
-        buf = io.BytesIO()
-        pq.write_table(table, buf)
-        store.write_bytes(f"{prefix}/pull={landed_report.pull}/{name}.parquet", buf.getvalue())
+    for name, data in files.items():
+        store.write_bytes(f"{prefix}/pull={landed_report.pull}/{name}.parquet", data)
     # The pointer is written last (atomically): readers only ever see complete pulls.
     store.write_bytes(f"{prefix}/_meta.json", json.dumps(asdict(landed_report), sort_keys=True).encode())
     if landed_report.quarantined_rows:
@@ -238,6 +245,19 @@ class PartitionLoad:
     changed: bool
 
 
+def read_landed(store: ObjectStore, pull: LandedReport) -> tuple[Any, Any]:
+    """A landed pull's (accepted, quarantined) rows in the raw schemas, audit columns filled."""
+    import pyarrow.parquet as pq
+
+    from adctr.schema import get_schema
+
+    base = f"{_prefix(date.fromisoformat(pull.report_date), pull.medium)}/pull={pull.pull}"
+    return tuple(
+        _with_audit(pq.read_table(io.BytesIO(store.read_bytes(f"{base}/{name}.parquet"))), pull, get_schema(table))
+        for name, table in (("accepted", RAW_TABLE), ("quarantined", QUARANTINE_TABLE))
+    )
+
+
 def _loaded_key(report_date: date) -> str:
     return f"ad_performance/report_date={report_date.isoformat()}/_loaded.json"
 
@@ -251,7 +271,6 @@ def load_raw_partition(
     so a run for a subset of media never drops the others' rows from the partition.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from adctr.schema import get_schema
     from adctr.warehouse.base import JobLabels
@@ -269,10 +288,10 @@ def load_raw_partition(
                 f"(expected {store.uri(_prefix(report_date, medium))}/_meta.json); run its extract task first"
             )
     accepted, quarantined = [], []
-    for medium, pull in pulls.items():
-        base = f"{_prefix(report_date, medium)}/pull={pull.pull}"
-        accepted.append(pq.read_table(io.BytesIO(store.read_bytes(f"{base}/accepted.parquet"))).cast(raw_schema.arrow_schema()))
-        quarantined.append(pq.read_table(io.BytesIO(store.read_bytes(f"{base}/quarantined.parquet"))).cast(q_schema.arrow_schema()))
+    for pull in pulls.values():
+        a, q = read_landed(store, pull)
+        accepted.append(a)
+        quarantined.append(q)
     warehouse.replace_partition_from_arrow(raw_schema, report_date, pa.concat_tables(accepted), labels)
     warehouse.replace_partition_from_arrow(q_schema, report_date, pa.concat_tables(quarantined), labels)
     reconcile(warehouse, report_date, pulls)

@@ -132,7 +132,7 @@ def test_a_row_lost_after_landing_fails_reconciliation_with_both_numbers(isolate
     pull = ingestion.landed(store, DAY, "google_ads")
     key = f"ad_performance/report_date={DAY}/medium=google_ads/pull={pull.pull}/accepted.parquet"
     table = pq.read_table(io.BytesIO(store.read_bytes(key)))
-    lost = table.slice(1)
+    lost = table.slice(1)  # a row gone between landing and warehouse
     buf = io.BytesIO()
     pq.write_table(lost, buf)
     store.write_bytes(key, buf.getvalue())

@@ -27,3 +27,8 @@ def test_elt_rebuild_bench_smoke() -> None:
 def test_dq_validate_bench_smoke(isolated_var) -> None:  # noqa: ANN001
     result = _load("dq_validate").run(rows=600)
     assert set(result["ours"]) == set(result["floor"]) and result["ratio"] > 0
+
+
+def test_ingest_http_bench_smoke() -> None:
+    result = _load("ingest_http").run(rows=3000, page_size=400)
+    assert result["rows"] >= 3000 and result["ours_s"] > 0 and result["floor_s"] > 0 and result["ratio"] > 0

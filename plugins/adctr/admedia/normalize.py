@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 REPORT_JOB_FIELDS = REPORT_FIELDS  # the canonical fields are the report-job API's
 ID_COLUMNS = ("account_id", "advertiser_id", "campaign_id", "ad_group_id", "creative_id", "device")
 COUNT_COLUMNS = ("impressions", "clicks", "conversions")
-KEY_COLUMNS = ("report_date", "creative_id", "device")
+KEY_COLUMNS = ("creative_id", "device")  # with medium and partition: raw's unique key
 _INT = r"^-?[0-9]+$"
 _DECIMAL = r"^-?[0-9]+(\.[0-9]{1,6})?$"
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -41,8 +41,12 @@ class NormalizedReport:
 
 
 def _text(column: pa.ChunkedArray) -> pa.Array:
-    trimmed = pc.utf8_trim_whitespace(pc.cast(column, pa.string()))
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed).combine_chunks()
+    """The column as strings, empty strings as null (values are not trimmed: the checks below
+    quarantine a padded number instead of guessing what it meant)."""
+    text = pc.cast(column, pa.string()).combine_chunks()
+    if len(text) and pc.min(pc.binary_length(text)).as_py() == 0:  # offsets only: cheap
+        text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return text
 
 
 def _append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
@@ -73,7 +77,7 @@ def check_fields(report: Report, allow_additive: bool, field_map: dict[str, str]
 
 
 def _duplicate_keys(text: dict[str, pa.Array]) -> pa.Array:
-    """True for every row whose (date, creative, device) key appeared in an earlier row."""
+    """True for every row whose (creative, device) key appeared in an earlier row."""
     n = len(text["creative_id"])
     keyed = pa.table({k: text[k] for k in KEY_COLUMNS}).append_column("i", pa.array(range(n), pa.int64()))
     firsts = keyed.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([("i", "min")])["i_min"]
@@ -130,13 +134,13 @@ def normalize_report(
     columns: dict[str, pa.Array] = {}
     for name in raw_schema.column_names:
         if name == "partition_date":
-            columns[name] = pa.array([report.report_date] * n, pa.date32())
+            columns[name] = pa.repeat(pa.scalar(report.report_date, pa.date32()), n)
         elif name == "medium":
-            columns[name] = pa.array([report.medium] * n, pa.string())
+            columns[name] = pa.repeat(pa.scalar(report.medium, pa.string()), n)
         elif name == "source_job_id":
-            columns[name] = pa.array([report.source_job_id] * n, pa.string())
+            columns[name] = pa.repeat(pa.scalar(report.source_job_id, pa.string()), n)
         elif name == "ingested_at":
-            columns[name] = pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC"))
+            columns[name] = pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n)
         else:
             columns[name] = typed.get(name, text.get(name))
     accepted = pa.table(columns).filter(pc.invert(rejected)).cast(raw_schema.arrow_schema())

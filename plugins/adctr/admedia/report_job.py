@@ -24,13 +24,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
+import urllib3
 
 from adctr.admedia.base import Report, SourceError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+TRANSPORT_ERRORS = (
+    requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,  # raised by streamed body reads (incomplete body, read timeout)
+)  # fmt: skip
 # Source total field -> raw column (COST is a currency amount, converted to micros).
 TOTALS = {"IMPS": "impressions", "CLICKS": "clicks", "CONVERSIONS": "conversions", "COST": "cost_micros"}
 
@@ -116,6 +120,7 @@ class ReportJobAdapter:
         )
         if resp.status_code < 400:
             return resp
+        resp.content  # noqa: B018 - a streamed error response is small: read it for the message
         message = _error_message(resp)
         if resp.status_code in RETRYABLE_STATUS:
             raise _Retryable(f"HTTP {resp.status_code}: {message}", _retry_after(resp))
@@ -172,11 +177,14 @@ class ReportJobAdapter:
                       None if final is None else bool(final))
 
     def _page(self, job_id: str, page: int, expected_rows: int) -> pa.Table:
-        resp = self._send("GET", f"/api/v1/report_jobs/{job_id}/download", params={"page": page})
-        echoed = resp.headers.get("X-Report-Page")
-        if echoed is not None and echoed != str(page):
-            raise _BadPage(f"asked for page {page}, got page {echoed} (duplicated page)")
-        table = parse_csv(resp.content)
+        resp = self._send("GET", f"/api/v1/report_jobs/{job_id}/download", params={"page": page}, stream=True)
+        with resp:
+            echoed = resp.headers.get("X-Report-Page")
+            if echoed is not None and echoed != str(page):
+                raise _BadPage(f"asked for page {page}, got page {echoed} (duplicated page)")
+            # One read of the whole body (requests' .content reads it in 10 kB chunks).
+            body = resp.raw.read(decode_content=True)
+        table = parse_csv(body)
         if table.num_rows != expected_rows:
             raise _BadPage(f"page {page} has {table.num_rows} rows, expected {expected_rows} (truncated page)")
         return table

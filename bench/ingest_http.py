@@ -1,0 +1,199 @@
+"""Ingestion throughput: simulator over HTTP -> landing -> DuckDB raw table, vs. the floor.
+
+    python bench/ingest_http.py --rows 1000000 [--page-size 50000]
+
+Ours: for each of 3 media, the product path (report job created, polled, CSV pages downloaded
+and checked, normalised with row checks, landed as Parquet, then the raw partition replaced
+and reconciled with the source totals). The floor: the same accepted rows, already in memory
+as one Arrow table, inserted straight into a DuckDB table. Each side runs in its own process
+so its peak RSS is its own; the simulator runs in a third process (its report generation is
+timed separately and reported, as a real API would do that work on its side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2026, 11, 10)
+MEDIA = ["yahoo_ads", "google_ads", "meta"]
+CREATIVES_PER_ADVERTISER = 12  # 2 campaigns x 2 ad groups x 3 creatives
+
+
+def _config_dir(tmp: Path, rows: int, page_size: int) -> Path:
+    """A config/ copy whose simulated world yields about `rows` rows over 3 media for DAY."""
+    cfg_dir = tmp / "config"
+    shutil.copytree(ROOT / "config", cfg_dir)
+    sim = yaml.safe_load((cfg_dir / "simulator.yaml").read_text())
+    advertisers = max(1, math.ceil(rows / (len(MEDIA) * 3 * CREATIVES_PER_ADVERTISER)))
+    sim["world"].update(advertisers=advertisers, new_creative_share=0.0)
+    sim["report"].update(page_size=page_size)
+    (cfg_dir / "simulator.yaml").write_text(yaml.safe_dump(sim))
+    media = yaml.safe_load((cfg_dir / "media.yaml").read_text())
+    template = media["media"][0]
+    media["media"] = [{**template, "name": m} for m in MEDIA]
+    media["client"].update(timeout_seconds=600, job_timeout_seconds=1200)
+    (cfg_dir / "media.yaml").write_text(yaml.safe_dump(media))
+    return cfg_dir
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_http(url: str, media: list[str], load: bool) -> dict:
+    from adctr import ingestion
+    from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
+    from adctr.settings import load_config
+    from adctr.storage import get_store
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+    policy = ClientPolicy.from_config(load_config("media")["client"])
+    token = load_config("simulator")["token"]
+    store = get_store("landing")
+    start = time.perf_counter()
+    per_medium = {}
+    for medium in media:
+        t = time.perf_counter()
+        ingestion.extract_to_landing(ReportJobAdapter(medium, url, token, "1001", policy), DAY, store)
+        per_medium[medium] = round(time.perf_counter() - t, 3)
+    rows, load_s = 0, 0.0
+    if load:
+        t = time.perf_counter()
+        wh = DuckDBWarehouse(Path(os.environ["ADCTR_VAR_DIR"]) / "ours.duckdb")
+        result = ingestion.load_raw_partition(DAY, MEDIA, store, wh)
+        load_s = time.perf_counter() - t
+        rows = sum(m["accepted"] for m in result.media.values())
+    return {"seconds": time.perf_counter() - start, "extract_s": per_medium, "load_and_reconcile_s": load_s,
+            "rows": rows, "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def child_floor() -> dict:
+    import duckdb
+    import pyarrow as pa
+
+    from adctr import ingestion
+    from adctr.storage import get_store
+
+    store = get_store("landing")
+    tables = [ingestion.read_landed(store, ingestion.landed(store, DAY, medium))[0] for medium in MEDIA]
+    arrow_rows = pa.concat_tables(tables)
+    con = duckdb.connect(str(Path(os.environ["ADCTR_VAR_DIR"]) / "floor.duckdb"))
+    start = time.perf_counter()
+    con.execute("create table raw_floor as select * from arrow_rows")
+    seconds = time.perf_counter() - start
+    rows = con.execute("select count(*) from raw_floor").fetchone()[0]
+    con.close()  # writes the table to the database file (our loads are durable too)
+    return {"seconds": seconds, "with_checkpoint_s": time.perf_counter() - start, "rows": rows,
+            "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def _spawn(mode: str, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, *args], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench child failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _child(mode: str, env: dict[str, str], *args: str) -> dict:
+    return _result(_spawn(mode, env, *args))
+
+
+def run(rows: int = 1_000_000, page_size: int = 50_000) -> dict:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        cfg_dir = _config_dir(tmp, rows, page_size)
+        env = {**os.environ, "ADCTR_CONFIG_DIR": str(cfg_dir), "ADCTR_VAR_DIR": str(tmp / "var"),
+               "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}  # fmt: skip
+        os.environ["ADCTR_CONFIG_DIR"] = str(cfg_dir)
+        try:
+            from adctr import settings
+            from adctr.simulator.server import report_table, world_from_config
+
+            sim_cfg = settings.load_config("simulator")
+            world = world_from_config(sim_cfg)
+            t = time.perf_counter()
+            for medium in MEDIA:
+                report_table(world, medium, DAY, DAY, DAY + timedelta(days=8))
+            generation_s = time.perf_counter() - t
+        finally:
+            os.environ.pop("ADCTR_CONFIG_DIR", None)
+        url_file = tmp / "sim.url"
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "adctr.simulator", "--url-file", str(url_file),
+             "--today", (DAY + timedelta(days=8)).isoformat()], env=env,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while not url_file.exists():
+                if sim.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("simulator did not start")
+                time.sleep(0.1)
+            url = url_file.read_text()
+            ours = _child("http", env, "--url", url, "--media", ",".join(MEDIA), "--load")
+        finally:
+            sim.terminate()
+            sim.wait(timeout=30)
+        floor = _child("floor", env)
+    result = {
+        "rows": ours["rows"],
+        "media": len(MEDIA),
+        "page_size": page_size,
+        "ours_s": round(ours["seconds"], 3),
+        "ours_rows_per_s": round(ours["rows"] / ours["seconds"]),
+        "ours_extract_s": ours["extract_s"],
+        "ours_load_and_reconcile_s": round(ours["load_and_reconcile_s"], 3),
+        "ours_peak_rss_mb": round(ours["peak_rss_mb"]),
+        "source_generation_s": round(generation_s, 3),
+        "floor_s": round(floor["seconds"], 3),
+        "floor_with_checkpoint_s": round(floor["with_checkpoint_s"], 3),
+        "floor_rows_per_s": round(floor["rows"] / floor["seconds"]),
+        "floor_peak_rss_mb": round(floor["peak_rss_mb"]),
+        "ratio": round(ours["seconds"] / floor["seconds"], 2),
+        "ratio_without_source_generation": round((ours["seconds"] - generation_s) / floor["seconds"], 2),
+        "ratio_vs_durable_floor": round(ours["seconds"] / floor["with_checkpoint_s"], 2),
+    }
+    if floor["rows"] != ours["rows"]:
+        raise RuntimeError(f"floor loaded {floor['rows']} rows, ours {ours['rows']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--page-size", type=int, default=50_000)
+    parser.add_argument("--child", choices=["http", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--media", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child == "http":
+        print(json.dumps(child_http(args.url, [m for m in args.media.split(",") if m], args.load)))
+    elif args.child == "floor":
+        print(json.dumps(child_floor()))
+    else:
+        print(json.dumps(run(args.rows, args.page_size), indent=2))
+
+
+if __name__ == "__main__":
+    main()
