@@ -29,6 +29,9 @@ reported for that pull; a mismatch fails `load_raw` with both numbers.
 rest load. **Schema drift** (a missing or renamed field) fails `extract__<medium>` with the
 column diff; extra fields load only if `schema_drift.allow_additive_fields` is set.
 
+**Without the APIs.** Trigger with `skip_ingest` to rebuild and re-validate a date from the raw
+partition already loaded (after a SQL change, or to re-check a gate): no extract runs.
+
 **Backfill.** Trigger a backfill over a logical-date range (UI: *Trigger → Backfill*, or
 `POST /api/v2/backfills`). Every task replaces exactly its date's partition, so re-running or
 overlapping backfills leave the same state as one clean run.
@@ -77,6 +80,12 @@ DAG_ID = "ad_performance_daily"
             maximum=30,
             description="Re-pull not-yet-final report dates this many days back (the report date "
             "included); empty = lookback_days of config/pipeline.yaml.",
+        ),
+        "skip_ingest": Param(
+            False,
+            type="boolean",
+            description="Rebuild and re-validate the report date from the raw data already loaded, "
+            "without calling the media APIs (e.g. after changing a SQL model).",
         ),
     },
 )

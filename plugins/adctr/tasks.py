@@ -87,6 +87,9 @@ def plan_pull(report_date: str, media: list[str], params: dict[str, Any]) -> lis
     from adctr import ingestion
     from adctr.storage import get_store
 
+    if params.get("skip_ingest"):
+        log.info("skip_ingest: no report is pulled; models are rebuilt from the loaded raw data")
+        return []
     with permanent_errors():
         lookback = params.get("lookback_days")
         if lookback is None:

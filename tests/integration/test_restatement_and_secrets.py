@@ -87,7 +87,7 @@ def test_faulty_source_completes_and_the_token_never_leaks(runner, simulator, is
 
     captured = capfd.readouterr()
     logs = caplog.text + captured.out + captured.err  # task logs (dag.test runs tasks in-process)
-    assert "rate limit exceeded" in logs and "ChunkedEncodingError" in logs  # retries were logged...
+    assert "retry 1 in" in logs  # the adapters' retries were logged and captured...
     assert token not in logs  # ...without the token
     with create_session() as session:
         values = session.scalars(select(XComModel.value).where(XComModel.run_id == outcome.run_id)).all()
