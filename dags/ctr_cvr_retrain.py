@@ -18,6 +18,13 @@ validated), `check_inputs` fails and nothing is trained. Re-run `ad_performance_
 those dates, or trigger with `use_last_good_data` to train on the newest date whose inputs
 all passed (logged as a warning).
 
+**The gate.** A candidate is blessed only if its holdout log loss is not worse than the
+champion's on the same holdout beyond `gate.max_logloss_regression` and its calibration ratio
+lies within `gate.calibration_bounds` (`config/models.yaml`); without a champion it must beat
+the base-rate model. `metrics.json` holds both metric sets, the reliability table and the
+reasons; `calibration.png` and `feature_importance.png` are published beside the model. To
+override a refusal, trigger with `force_publish` and a `force_reason` (both recorded).
+
 **Outputs.** `models/<model>/<variant>/<version>/` in the artifact store (local `var/artifacts`
 by default, GCS in production). A version that is not blessed is published for the record
 but never becomes the champion.
@@ -66,6 +73,18 @@ MODELS = ["ctr", "cvr"]
             minimum=0,
             maximum=90,
             description="Days until a report date's conversions are final (default: 7).",
+        ),
+        "force_publish": Param(
+            False,
+            type="boolean",
+            description="Publish the candidates as blessed even if the champion gate refuses them "
+            "(needs force_reason; the gate's own decision is recorded too).",
+        ),
+        "force_reason": Param(
+            None,
+            type=["null", "string"],
+            description="Why the gate is overridden (required with force_publish; recorded in "
+            "metrics.json and the manifest).",
         ),
     },
 )

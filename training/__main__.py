@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", required=True, type=Path)
     p = sub.add_parser("publish", help="publish a candidate directory as a new version")
     p.add_argument("--candidate", required=True, type=Path)
+    p.add_argument("--force-reason", help="publish as blessed although the gate did not bless it (recorded)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -39,12 +40,12 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(json.dumps(cand.as_dict(), indent=2))
     else:
-        from adctr.artifacts import REQUIRED_FILES
+        from adctr.artifacts import CANDIDATE_FILES
 
-        files = {name: (args.candidate / name).read_bytes() for name in REQUIRED_FILES}
+        files = {name: (args.candidate / name).read_bytes() for name in CANDIDATE_FILES}
         version = publish_candidate(
             files, store, settings.variant(),
-            {"git_commit": settings.git_commit(), "run_type": "cli", "run_id": None},
+            {"git_commit": settings.git_commit(), "run_type": "cli", "run_id": None}, args.force_reason,
         )  # fmt: skip
         print(json.dumps({"uri": version.uri, "version": version.version}, indent=2))
 

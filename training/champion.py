@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
+class GateError(ValueError):
+    """A publish request the gate's rules do not allow (e.g. forced without a reason)."""
+
+
 def decide(
     candidate: dict[str, Any],
     champion: dict[str, Any] | None,

@@ -41,6 +41,24 @@ def load_examples(warehouse, table_id: str, snapshot_date: date) -> pd.DataFrame
     return frame
 
 
+def check_labels(frame: pd.DataFrame, num: str, den: str, table_id: str) -> None:
+    """Every row's rate num/den must lie in [0, 1]; the message names a bad row."""
+    k, n = frame[num], frame[den]
+    bad = k.isna() | n.isna() | (k < 0) | (n < 0) | (k > n)
+    if bad.any():
+        row = frame[bad].iloc[0]
+        raise DatasetError(
+            f"{table_id}: {int(bad.sum())} rows have a label rate {num}/{den} outside [0, 1] (first: "
+            f"{row.get('report_date')} {row.get('medium')} {row.get('creative_id')} {row.get('device')}: "
+            f"{num}={row[num]}, {den}={row[den]}); nothing was trained"
+        )
+
+
+def check_positives(frame: pd.DataFrame, num: str, what: str) -> None:
+    if len(frame) == 0 or float(frame[num].sum()) <= 0:
+        raise DatasetError(f"the {what} has no positives ({num} is 0 on all {len(frame)} rows); nothing was trained")
+
+
 def split_by_date(frame: pd.DataFrame, holdout_days: int, validation_days: int) -> Splits:
     days = sorted(frame["report_date"].unique())
     need = holdout_days + validation_days + 1

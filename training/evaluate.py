@@ -15,7 +15,11 @@ SLICES = ("medium", "device")
 def evaluate(pred: np.ndarray, holdout: pd.DataFrame, num: str, den: str) -> dict[str, Any]:
     k = holdout[num].to_numpy(dtype=np.float64)
     n = holdout[den].to_numpy(dtype=np.float64)
-    result: dict[str, Any] = {"overall": metrics.summarize(pred, k, n), "by": {}}
+    result: dict[str, Any] = {
+        "overall": metrics.summarize(pred, k, n),
+        "reliability": metrics.reliability_table(pred, k, n),
+        "by": {},
+    }
     for column in SLICES:
         per: dict[str, Any] = {}
         for value, idx in holdout.groupby(column, sort=True).indices.items():

@@ -53,6 +53,9 @@ class FeatureDef:
 class FeatureSpec:
     features: list[FeatureDef]
     version: int = SPEC_VERSION
+    # Set when negatives were down-sampled for training: predictions are re-calibrated with
+    # q = p / (p + (1 - p) / rate) by every scorer (training.trainer.FittedModel.predict).
+    negative_sampling_rate: float | None = None
 
     @property
     def names(self) -> list[str]:
@@ -70,7 +73,11 @@ class FeatureSpec:
         data = json.loads(text)
         if data.get("version") != SPEC_VERSION:
             raise FeatureError(f"feature spec version {data.get('version')} is not {SPEC_VERSION}")
-        return cls(features=[FeatureDef(**f) for f in data["features"]], version=data["version"])
+        return cls(
+            features=[FeatureDef(**f) for f in data["features"]],
+            version=data["version"],
+            negative_sampling_rate=data.get("negative_sampling_rate"),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureSpec":
@@ -83,15 +90,38 @@ def _derive(frame: pd.DataFrame, name: str, source: str) -> pd.Series:
     raise FeatureError(f"no derivation for {name}")
 
 
-def fit_spec(frame: pd.DataFrame) -> FeatureSpec:
+def fit_spec(
+    frame: pd.DataFrame, exclude: tuple[str, ...] = (), negative_sampling_rate: float | None = None
+) -> FeatureSpec:
     """Learn vocabularies from the training frame (sorted, so the spec is reproducible)."""
+    unknown = sorted(set(exclude) - set(CATEGORICAL) - set(NUMERIC))
+    if unknown:
+        raise FeatureError(f"exclude_features names unknown features {unknown}")
     defs = []
     for name in CATEGORICAL:
+        if name in exclude:
+            continue
         vocab = sorted(str(v) for v in frame[name].dropna().unique())
         defs.append(FeatureDef(name, "categorical", name in REQUIRED, None, vocab))
     for name in NUMERIC:
-        defs.append(FeatureDef(name, "numeric", name in REQUIRED, None, [], DERIVED.get(name)))
-    return FeatureSpec(defs)
+        if name not in exclude:
+            defs.append(FeatureDef(name, "numeric", name in REQUIRED, None, [], DERIVED.get(name)))
+    return FeatureSpec(defs, negative_sampling_rate=negative_sampling_rate)
+
+
+def check_finite(spec: FeatureSpec, matrix: np.ndarray, not_null: set[str], where: str) -> None:
+    """Refuse infinities anywhere, and NaN in features whose source column may not be null."""
+    problems = []
+    for j, f in enumerate(spec.features):
+        col = matrix[:, j]
+        infinite = int(np.isinf(col).sum())
+        if infinite:
+            problems.append(f"{f.name} has {infinite} infinite values")
+        missing = int(np.isnan(col).sum())
+        if missing and (f.derived_from or f.name) in not_null and f.kind == "numeric":
+            problems.append(f"{f.name} has {missing} NaN values but its column is REQUIRED")
+    if problems:
+        raise FeatureError(f"{where}: " + "; ".join(problems))
 
 
 def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:

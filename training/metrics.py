@@ -73,3 +73,24 @@ def summarize(pred, positives, trials) -> dict[str, float]:  # noqa: ANN001
         "auc": weighted_auc(pred, positives, trials),
         "calibration": calibration_ratio(pred, positives, trials),
     }
+
+
+def reliability_table(pred, positives, trials, bins: int = 10) -> list[dict[str, float]]:  # noqa: ANN001
+    """Predicted vs observed rate in bins of equal trials, ordered by prediction."""
+    p, k, n = _arrays(pred, positives, trials)
+    if n.sum() == 0:
+        return []
+    order = np.argsort(p, kind="mergesort")
+    p, k, n = p[order], k[order], n[order]
+    edges = np.searchsorted(np.cumsum(n) / n.sum(), np.arange(1, bins) / bins, side="left")
+    table = []
+    for idx in np.split(np.arange(len(p)), np.unique(edges)):
+        if len(idx) == 0 or n[idx].sum() == 0:
+            continue
+        trials_b = float(n[idx].sum())
+        table.append({
+            "min_pred": float(p[idx].min()), "max_pred": float(p[idx].max()), "rows": int(len(idx)),
+            "trials": trials_b, "predicted_rate": float((p[idx] * n[idx]).sum() / trials_b),
+            "observed_rate": float(k[idx].sum() / trials_b),
+        })  # fmt: skip
+    return table

@@ -18,7 +18,9 @@ from adctr import artifacts
 from adctr.storage import ObjectStore
 from training import champion as gate
 from training.config import model_config
-from training.dataset import load_examples, split_by_date
+from adctr.schema import get_schema
+from training import plots
+from training.dataset import check_labels, check_positives, load_examples, split_by_date
 from training.evaluate import base_rate_log_loss, evaluate
 from training.trainer import fit, load_model
 
@@ -51,10 +53,14 @@ def train_candidate(
 ) -> Candidate:
     cfg = model_config(model)
     num, den = cfg["label_numerator"], cfg["label_denominator"]
-    frame = load_examples(warehouse, cfg["examples_table"], snapshot_date)
+    table_id = cfg["examples_table"]
+    frame = load_examples(warehouse, table_id, snapshot_date)
+    check_labels(frame, num, den, table_id)
     frame = frame[frame[den] > 0]
     splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
-    fitted, train_info = fit(splits.train, splits.valid, num, den, cfg)
+    check_positives(splits.train, num, f"training split of {table_id} ({', '.join(splits.dates['train'][:1])} ..)")
+    not_null = {c.name for c in get_schema(table_id).columns if c.required}
+    fitted, train_info = fit(splits.train, splits.valid, num, den, cfg, not_null)
     candidate_eval = evaluate(fitted.predict(splits.holdout), splits.holdout, num, den)
     baseline = base_rate_log_loss(splits.train, splits.holdout, num, den)
 
@@ -89,6 +95,10 @@ def train_candidate(
     (out_dir / artifacts.MODEL_FILE).write_bytes(fitted.model_bytes())
     (out_dir / artifacts.FEATURE_SPEC_FILE).write_text(fitted.spec.to_json(), "utf-8")
     (out_dir / artifacts.METRICS_FILE).write_text(_dump(metrics_doc), "utf-8")
+    plots.calibration_curve(candidate_eval["reliability"], f"{model} holdout {splits.dates['holdout'][0]}..",
+                            out_dir / plots.CALIBRATION_PNG)  # fmt: skip
+    plots.feature_importance(list(train_info["feature_gain"]), list(train_info["feature_gain"].values()),
+                             f"{model} feature importance", out_dir / plots.IMPORTANCE_PNG)  # fmt: skip
     overall = candidate_eval["overall"]
     log.info(
         "%s: holdout log loss %.5f (base rate %.5f), AUC %.4f, calibration %.3f, blessed=%s",
@@ -99,12 +109,29 @@ def train_candidate(
 
 
 def publish_candidate(
-    files: dict[str, bytes], store: ObjectStore, variant: str, lineage: dict[str, Any]
-) -> artifacts.PublishedVersion:
-    """Publish a candidate's files as the next version; the gate's decision travels with it."""
+    files: dict[str, bytes], store: ObjectStore, variant: str, lineage: dict[str, Any],
+    force_reason: str | None = None,
+) -> artifacts.PublishedVersion:  # fmt: skip
+    """Publish a candidate's files as the next version; the gate's decision travels with it.
+
+    `force_reason` publishes a candidate the gate did not bless as blessed; the reason, and
+    the gate's own decision, are recorded in metrics.json and the manifest.
+    """
     metrics_doc = json.loads(files[artifacts.METRICS_FILE])
+    blessed = bool(metrics_doc["decision"]["blessed"])
+    forced = None
+    if force_reason is not None:
+        if not force_reason.strip():
+            raise gate.GateError("a forced publish needs a written reason")
+        forced = {"reason": force_reason.strip(), "gate_blessed": blessed, "run_id": lineage.get("run_id")}
+        metrics_doc["decision"]["forced"] = forced
+        files = {**files, artifacts.METRICS_FILE: _dump(metrics_doc).encode("utf-8")}
+        blessed = True
+        log.warning("%s: forced publish (gate blessed=%s): %s", metrics_doc["model"], forced["gate_blessed"],
+                    forced["reason"])  # fmt: skip
     manifest_fields = {
-        "blessed": bool(metrics_doc["decision"]["blessed"]),
+        "blessed": blessed,
+        "forced": forced,
         "decision": metrics_doc["decision"]["reasons"],
         "data_window": metrics_doc["split_dates"],
         "row_counts": {

@@ -13,7 +13,14 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from training.features import FeatureSpec, fit_spec, lightgbm_params_for, transform
+from training.features import FeatureSpec, check_finite, fit_spec, lightgbm_params_for, transform
+
+
+def recalibrate(p: np.ndarray, rate: float | None) -> np.ndarray:
+    """Undo negative down-sampling at `rate`: q = p / (p + (1 - p) / rate)."""
+    if not rate or rate >= 1:
+        return p
+    return p / (p + (1.0 - p) / rate)
 
 
 @dataclass
@@ -22,17 +29,30 @@ class FittedModel:
     spec: FeatureSpec
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(transform(self.spec, frame))
+        return recalibrate(self.booster.predict(transform(self.spec, frame)), self.spec.negative_sampling_rate)
 
     def model_bytes(self) -> bytes:
         return self.booster.model_to_string().encode("utf-8")
 
 
-def _dataset(spec: FeatureSpec, frame: pd.DataFrame, num: str, den: str, ref=None) -> lgb.Dataset:  # noqa: ANN001
-    trials = frame[den].to_numpy(dtype=np.float64)
-    label = frame[num].to_numpy(dtype=np.float64) / trials
+def label_and_weight(frame: pd.DataFrame, num: str, den: str, rate: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Label = rate, weight = trials; with down-sampling, negatives count `rate` times each
+    (the expected outcome of keeping each negative with probability `rate`, without noise)."""
+    k = frame[num].to_numpy(dtype=np.float64)
+    n = frame[den].to_numpy(dtype=np.float64)
+    if rate and rate < 1:
+        n = k + (n - k) * rate
+    return k / n, n
+
+
+def _dataset(
+    spec: FeatureSpec, frame: pd.DataFrame, num: str, den: str, not_null: set[str], where: str, ref=None  # noqa: ANN001
+) -> lgb.Dataset:
+    label, trials = label_and_weight(frame, num, den, spec.negative_sampling_rate)
+    matrix = transform(spec, frame)
+    check_finite(spec, matrix, not_null, where)
     return lgb.Dataset(
-        transform(spec, frame),
+        matrix,
         label=label,
         weight=trials,
         reference=ref,
@@ -42,14 +62,16 @@ def _dataset(spec: FeatureSpec, frame: pd.DataFrame, num: str, den: str, ref=Non
 
 
 def fit(
-    train: pd.DataFrame, valid: pd.DataFrame, num: str, den: str, cfg: dict[str, Any]
-) -> tuple[FittedModel, dict[str, Any]]:
-    spec = fit_spec(train)
+    train: pd.DataFrame, valid: pd.DataFrame, num: str, den: str, cfg: dict[str, Any],
+    not_null: set[str] | None = None,
+) -> tuple[FittedModel, dict[str, Any]]:  # fmt: skip
+    rate = cfg.get("negative_downsampling_rate")
+    spec = fit_spec(train, tuple(cfg.get("exclude_features") or ()), float(rate) if rate else None)
     params = dict(cfg["lightgbm"])
     if params.get("objective") != "cross_entropy":
         raise ValueError("aggregated CTR/CVR training needs objective: cross_entropy")
-    dtrain = _dataset(spec, train, num, den)
-    dvalid = _dataset(spec, valid, num, den, ref=dtrain)
+    dtrain = _dataset(spec, train, num, den, not_null or set(), "training split")
+    dvalid = _dataset(spec, valid, num, den, not_null or set(), "validation split", ref=dtrain)
     booster = lgb.train(
         params,
         dtrain,
@@ -63,6 +85,9 @@ def fit(
         "num_trees": int(booster.num_trees()),
         "train_rows": int(len(train)),
         "valid_rows": int(len(valid)),
+        "features": spec.names,
+        "negative_downsampling_rate": spec.negative_sampling_rate,
+        "feature_gain": dict(zip(spec.names, (float(g) for g in booster.feature_importance("gain")))),
     }
     return FittedModel(booster, spec), info
 

@@ -25,6 +25,9 @@ MANIFEST_FILE = "manifest.json"
 SUCCESS_MARKER = "_SUCCESS"
 VERSION_CLAIM = "_VERSION"
 REQUIRED_FILES = (MODEL_FILE, FEATURE_SPEC_FILE, METRICS_FILE)
+# Written by every training run and published with the model (calibration curve, importance).
+PLOT_FILES = ("calibration.png", "feature_importance.png")
+CANDIDATE_FILES = REQUIRED_FILES + PLOT_FILES
 
 
 class ArtifactError(RuntimeError):

@@ -33,11 +33,13 @@ def permanent_errors() -> Iterator[None]:
     from adctr.quality import QualityGateError
     from adctr.settings import ConfigError
     from adctr.warehouse import WarehouseConfigError
+    from training.champion import GateError
     from training.dataset import DatasetError
+    from training.features import FeatureError
 
     permanent = (
         SourceError, MissingConnectionError, ReportDateError, ModelError, IngestionError,
-        QualityGateError, ConfigError, WarehouseConfigError, DatasetError,
+        QualityGateError, ConfigError, WarehouseConfigError, DatasetError, FeatureError, GateError,
     )  # fmt: skip
     try:
         yield
@@ -205,6 +207,10 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
         return found
 
     with permanent_errors():
+        if params.get("force_publish") and not str(params.get("force_reason") or "").strip():
+            from training.champion import GateError
+
+            raise GateError("force_publish is set but force_reason is empty: a forced publish needs a written reason")
         day = date.fromisoformat(snapshot_date)
         found = problems(day)
         if not found:
@@ -261,7 +267,7 @@ def train(model: str, snapshot_date: str, context: dict[str, Any]) -> dict[str, 
         cand = train_candidate(
             model, date.fromisoformat(snapshot_date), Path(tmp), wh, store, settings.variant()
         )
-        for name in artifacts.REQUIRED_FILES:
+        for name in artifacts.CANDIDATE_FILES:
             store.write_bytes(f"{prefix}/{name}", (Path(tmp) / name).read_bytes())
     return {**cand.as_dict(), "directory": prefix}
 
@@ -273,7 +279,7 @@ def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any
 
     store = get_store("artifact")
     prefix = candidate["directory"]
-    files = {name: store.read_bytes(f"{prefix}/{name}") for name in artifacts.REQUIRED_FILES}
+    files = {name: store.read_bytes(f"{prefix}/{name}") for name in artifacts.CANDIDATE_FILES}
     dag_run = context.get("dag_run")
     lineage = {
         "git_commit": settings.git_commit(),
@@ -281,7 +287,10 @@ def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any
         "run_type": str(getattr(dag_run, "run_type", "unknown")),
         "dag_id": getattr(context.get("ti"), "dag_id", None),
     }
-    version = publish_candidate(files, store, settings.variant(), lineage)
+    params = dict(context.get("params") or {})
+    force_reason = params.get("force_reason") if params.get("force_publish") else None
+    with permanent_errors():
+        version = publish_candidate(files, store, settings.variant(), lineage, force_reason)
     log.info("published %s version %d at %s (blessed=%s)",
              version.model, version.version, version.uri, version.manifest["blessed"])  # fmt: skip
     return {

@@ -15,7 +15,7 @@ Generative model, per creative c, medium m, device d, day t (age = days since la
     conversions ~ Binomial(clicks, CVR)
     delay_k     ~ Multinomial(conversions, delay_weights)   k = 0 .. attribution_window - 1
 
-quality_ctr / quality_cvr are per-creative latent effects (normal, sd 0.35) that no reported
+quality_ctr / quality_cvr are per-creative latent effects (normal, sd 0.7) that no reported
 attribute reveals, as in real ads: a model can learn them only from the creative's own
 history. `fatigue` makes every creative's CTR decay with age, and new creatives keep
 appearing, so yesterday's rates are not today's.
@@ -59,7 +59,7 @@ WEEKDAY_VOLUME = (1.0, 1.02, 1.03, 1.0, 0.97, 0.85, 0.82)
 CTR0 = -3.6  # ~2.7% base CTR
 CVR0 = -3.0  # ~4.7% base CVR
 LENGTH_SLOPE = -0.02  # shorter headlines draw slightly more clicks
-QUALITY_SD = 0.35
+QUALITY_SD = 0.7  # latent creative quality: as large as all static attributes together
 
 HEADLINE_PARTS = (
     ("今だけ", "限定", "新登場", "人気の", "話題の", "公式", "待望の"),
