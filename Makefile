@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest simulator
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -80,6 +80,13 @@ bench-dq: install
 ## Ingestion: ROWS rows over 3 media, simulator HTTP -> landing -> DuckDB raw, vs an Arrow insert.
 bench-ingest: install
 	$(PY) bench/ingest_http.py --rows $(ROWS)
+
+## Training: end to end vs bare lightgbm.train; model quality vs the simulator's truth.
+bench-train: install
+	$(PY) bench/train_speed.py --rows $(or $(TRAIN_ROWS),5000000)
+
+bench-quality: install
+	$(PY) bench/model_quality.py
 
 ## The ad-media simulator on its own (PORT=0 picks a free port; TODAY moves its clock).
 simulator: install

@@ -25,17 +25,27 @@ class Splits:
     dates: dict[str, list[str]]
 
 
-def load_examples(warehouse, table_id: str, snapshot_date: date) -> pd.DataFrame:  # noqa: ANN001
+KEY_COLUMNS = ("report_date", "medium", "creative_id", "device")
+
+
+def load_examples(
+    warehouse, table_id: str, snapshot_date: date, columns: list[str] | None = None  # noqa: ANN001
+) -> pd.DataFrame:
+    """The snapshot's examples, ordered by key (row order is part of reproducibility).
+
+    Read as Arrow and converted column-wise; only `columns` (plus the key) are read, and
+    strings arrive as pandas categoricals (typed, and small in memory for large windows).
+    """
     from adctr.schema import get_schema
 
     schema = get_schema(table_id)
-    columns = ", ".join(schema.column_names)
+    wanted = [c for c in schema.column_names if columns is None or c in columns or c in KEY_COLUMNS]
     arrow = warehouse.query_arrow(
-        f"select {columns} from {table_id} where {schema.partition_field} = @snapshot_date "
-        f"order by report_date, medium, creative_id, device",
+        f"select {', '.join(wanted)} from {table_id} where {schema.partition_field} = @snapshot_date "
+        f"order by {', '.join(KEY_COLUMNS)}",
         {"snapshot_date": snapshot_date},
     )
-    frame = arrow.to_pandas()
+    frame = arrow.to_pandas(strings_to_categorical=True)
     if frame.empty:
         raise DatasetError(f"{table_id} has no rows for snapshot {snapshot_date}")
     return frame
@@ -71,7 +81,13 @@ def split_by_date(frame: pd.DataFrame, holdout_days: int, validation_days: int) 
     valid_d = days[-(holdout_days + validation_days) : -holdout_days]
     train_d = days[: -(holdout_days + validation_days)]
 
+    ordered = frame["report_date"].is_monotonic_increasing
+    dates = frame["report_date"].to_numpy()
+
     def pick(ds: list) -> pd.DataFrame:  # noqa: ANN001
+        if ordered:  # rows are sorted by date: each split is one slice, no copy of the rest
+            lo, hi = dates.searchsorted(ds[0], "left"), dates.searchsorted(ds[-1], "right")
+            return frame.iloc[lo:hi].reset_index(drop=True)
         return frame[frame["report_date"].isin(ds)].reset_index(drop=True)
 
     return Splits(

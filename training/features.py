@@ -90,6 +90,11 @@ def _derive(frame: pd.DataFrame, name: str, source: str) -> pd.Series:
     raise FeatureError(f"no derivation for {name}")
 
 
+def source_columns() -> list[str]:
+    """Columns the features are computed from (what a training read needs)."""
+    return [*CATEGORICAL, *(DERIVED.get(n, n) for n in NUMERIC)]
+
+
 def fit_spec(
     frame: pd.DataFrame, exclude: tuple[str, ...] = (), negative_sampling_rate: float | None = None
 ) -> FeatureSpec:
@@ -140,7 +145,10 @@ def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
         else:
             values = frame[source]
         if f.kind == "categorical":
-            codes = pd.Categorical(values.astype("string"), categories=f.vocabulary).codes
+            if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype.kind in "OUT":
+                codes = values.cat.set_categories(f.vocabulary).cat.codes.to_numpy()  # unseen -> -1
+            else:
+                codes = pd.Categorical(values.astype("string"), categories=f.vocabulary).codes
             col = codes.astype(np.float64)
             col[codes < 0] = np.nan
         else:

@@ -21,6 +21,7 @@ from training.config import model_config
 from adctr.schema import get_schema
 from training import plots
 from training.dataset import check_labels, check_positives, load_examples, split_by_date
+from training.features import source_columns
 from training.evaluate import base_rate_log_loss, evaluate
 from training.trainer import fit, load_model
 
@@ -54,9 +55,10 @@ def train_candidate(
     cfg = model_config(model)
     num, den = cfg["label_numerator"], cfg["label_denominator"]
     table_id = cfg["examples_table"]
-    frame = load_examples(warehouse, table_id, snapshot_date)
+    frame = load_examples(warehouse, table_id, snapshot_date, [num, den, *source_columns()])
     check_labels(frame, num, den, table_id)
-    frame = frame[frame[den] > 0]
+    if (frame[den] <= 0).any():
+        frame = frame[frame[den] > 0]
     splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
     check_positives(splits.train, num, f"training split of {table_id} ({', '.join(splits.dates['train'][:1])} ..)")
     not_null = {c.name for c in get_schema(table_id).columns if c.required}

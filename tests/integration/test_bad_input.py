@@ -61,3 +61,10 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
     out = capfd.readouterr().out
     assert "suite training.cvr_examples on training.cvr_examples partition 2026-11-10" in out
     assert "expect_table_row_count_to_be_between [an empty partition]: observed 0" in out
+
+
+def test_forced_publish_without_a_reason_is_refused_before_training(runner, isolated_var, capfd) -> None:  # noqa: ANN001
+    outcome = runner.run("ctr_cvr_retrain", DAY, conf={"force_publish": True}, check=False)
+    assert outcome.task_states["check_inputs"] == "failed"
+    assert all(s != "success" for t, s in outcome.task_states.items() if t.startswith(("build__", "train")))
+    assert "force_publish is set but force_reason is empty" in capfd.readouterr().out

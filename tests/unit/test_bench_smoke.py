@@ -32,3 +32,9 @@ def test_dq_validate_bench_smoke(isolated_var) -> None:  # noqa: ANN001
 def test_ingest_http_bench_smoke() -> None:
     result = _load("ingest_http").run(rows=3000, page_size=400)
     assert result["rows"] >= 3000 and result["ours_s"] > 0 and result["floor_s"] > 0 and result["ratio"] > 0
+
+
+def test_train_speed_bench_smoke() -> None:
+    result = _load("train_speed").run(rows=20000, rounds=5)
+    assert result["trees"] >= 1 and result["ours_s"] > 0 and result["floor_s"] > 0
+
