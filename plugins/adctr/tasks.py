@@ -181,6 +181,11 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
     from adctr.schema import get_schema
     from adctr.warehouse import get_warehouse
 
+    if params.get("force_publish") and not str(params.get("force_reason") or "").strip():
+        from training.champion import GateError
+
+        with permanent_errors():  # refused before anything is read or trained
+            raise GateError("force_publish is set but force_reason is empty: a forced publish needs a written reason")
     models = elt.models_for_dag(dag_id)
     inputs = sorted(elt.upstream_tables([m.table_id for m in models]) - {m.table_id for m in models})
     span = max(
@@ -207,10 +212,6 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
         return found
 
     with permanent_errors():
-        if params.get("force_publish") and not str(params.get("force_reason") or "").strip():
-            from training.champion import GateError
-
-            raise GateError("force_publish is set but force_reason is empty: a forced publish needs a written reason")
         day = date.fromisoformat(snapshot_date)
         found = problems(day)
         if not found:
