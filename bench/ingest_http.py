@@ -90,7 +90,7 @@ def child_floor() -> dict:
 
     store = get_store("landing")
     tables = [ingestion.read_landed(store, ingestion.landed(store, DAY, medium))[0] for medium in MEDIA]
-    arrow_rows = pa.concat_tables(tables)
+    arrow_rows = pa.concat_tables(tables)  # noqa: F841 - read by DuckDB's replacement scan below
     con = duckdb.connect(str(Path(os.environ["ADCTR_VAR_DIR"]) / "floor.duckdb"))
     start = time.perf_counter()
     con.execute("create table raw_floor as select * from arrow_rows")

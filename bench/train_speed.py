@@ -61,7 +61,7 @@ def make_examples(path: Path, rows: int, seed: int = 7) -> None:
         "clicks": pa.array(clicks),
     }
     for name in NUMERIC:
-        if name.endswith("_impressions_7d") or name.endswith("_impressions_28d"):
+        if name.endswith(("_impressions_7d", "_impressions_28d")):
             cols[name] = pa.array(rng.integers(0, 100_000, rows))
         elif "_ctr_" in name:
             cols[name] = pa.array(np.clip(ctr + rng.normal(0, 0.004, rows), 0, 1))

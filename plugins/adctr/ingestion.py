@@ -297,14 +297,15 @@ def load_raw_partition(
     reconcile(warehouse, report_date, pulls)
 
     fingerprints = {m: p.content_sha256 for m, p in pulls.items()}
-    previous = json.loads(store.read_bytes(_loaded_key(report_date))) if store.exists(_loaded_key(report_date)) else None
-    store.write_bytes(_loaded_key(report_date), json.dumps(fingerprints, sort_keys=True).encode())
-    return PartitionLoad(
-        report_date=report_date.isoformat(),
-        media={m: {"source_job_id": p.source_job_id, "accepted": p.accepted_rows,
-                   "quarantined": p.quarantined_rows, "final": p.final} for m, p in pulls.items()},  # fmt: skip
-        changed=previous != fingerprints,
-    )
+    key = _loaded_key(report_date)
+    previous = json.loads(store.read_bytes(key)) if store.exists(key) else None
+    store.write_bytes(key, json.dumps(fingerprints, sort_keys=True).encode())
+    loaded = {
+        m: {"source_job_id": p.source_job_id, "accepted": p.accepted_rows,
+            "quarantined": p.quarantined_rows, "final": p.final}
+        for m, p in pulls.items()
+    }  # fmt: skip
+    return PartitionLoad(report_date=report_date.isoformat(), media=loaded, changed=previous != fingerprints)
 
 
 RECONCILE_RAW_SQL = """
