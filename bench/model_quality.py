@@ -90,7 +90,7 @@ def measure(wh: Any, state: Any, end: date, models: tuple[str, ...] = ("ctr", "c
     the base-rate and Bayes-optimal ones."""
     from training import metrics
     from training.config import model_config
-    from training.dataset import load_examples, split_by_date
+    from training.dataset import training_splits
     from training.evaluate import base_rate_log_loss
     from training.trainer import fit
 
@@ -98,9 +98,7 @@ def measure(wh: Any, state: Any, end: date, models: tuple[str, ...] = ("ctr", "c
     for model in models:
         cfg = model_config(model)
         num, den = cfg["label_numerator"], cfg["label_denominator"]
-        frame = load_examples(wh, cfg["examples_table"], end)
-        frame = frame[frame[den] > 0]
-        splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
+        splits = training_splits(wh, cfg, end)
         fitted, info = fit(splits.train, splits.valid, num, den, cfg)
         k = splits.holdout[num].to_numpy(dtype=float)
         n = splits.holdout[den].to_numpy(dtype=float)

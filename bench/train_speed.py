@@ -83,19 +83,13 @@ def _peak_rss_mb() -> float:
 def child_ours(path: str, rounds: int) -> dict:
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
     from training.config import model_config
-    from training.dataset import check_labels, check_positives, load_examples, split_by_date
+    from training.dataset import training_splits
     from training.evaluate import evaluate
-    from training.features import source_columns
     from training.trainer import fit  # imports lightgbm before the clock starts, as the floor does
 
     cfg = {**model_config("ctr"), "num_boost_round": rounds}
     start = time.perf_counter()
-    frame = load_examples(DuckDBWarehouse(path), "training.ctr_examples", END, ["clicks", "impressions", *source_columns()])
-    check_labels(frame, "clicks", "impressions", "training.ctr_examples")
-    if (frame["impressions"] <= 0).any():
-        frame = frame[frame["impressions"] > 0]
-    splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
-    check_positives(splits.train, "clicks", "training split")
+    splits = training_splits(DuckDBWarehouse(path), cfg, END)
     read_s = time.perf_counter() - start
     fitted, info = fit(splits.train, splits.valid, "clicks", "impressions", cfg)
     result = evaluate(fitted.predict(splits.holdout), splits.holdout, "clicks", "impressions")
@@ -109,17 +103,16 @@ def child_floor(path: str, trees: int) -> dict:
 
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
     from training.config import model_config
-    from training.dataset import load_examples, split_by_date
+    from training.dataset import training_splits
     from training.features import fit_spec, lightgbm_params_for, transform
 
     cfg = model_config("ctr")
-    frame = load_examples(DuckDBWarehouse(path), "training.ctr_examples", END)
-    splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
+    splits = training_splits(DuckDBWarehouse(path), cfg, END)
     spec = fit_spec(splits.train)
     matrix = transform(spec, splits.train)
     n = splits.train["impressions"].to_numpy(dtype=np.float64)
     label = splits.train["clicks"].to_numpy(dtype=np.float64) / n
-    del frame, splits
+    del splits
     start = time.perf_counter()
     data = lgb.Dataset(matrix, label=label, weight=n, **lightgbm_params_for(spec))
     lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)

@@ -50,6 +50,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from adctr import dag_support
+from adctr.pools import pool_name
 
 DAG_ID = "ad_performance_daily"
 
@@ -117,19 +118,15 @@ def ad_performance_daily() -> None:
     day, chosen = dag_support.report_date_task("report_date", "report_date")(), media()
     dates = plan_pull(day, chosen)
     extracts = [
-        extract.override(task_id=f"extract__{medium}", pool=dag_support.pool_name(medium))
+        extract.override(task_id=f"extract__{medium}", pool=pool_name(medium))
         .partial(medium=medium, selected=chosen)
         .expand(report_date=dates)
         for medium in dag_support.media_names()
     ]
     build_dates = load_raw(day, dates, chosen)
     extracts >> build_dates
-    raw_gate, quarantine_gate = (
-        dag_support.validate_task(table)
-        .override(map_index_template=dag_support.DATE_MAP_INDEX)
-        .expand(report_date=build_dates)
-        for table in ("raw.ad_performance", "raw.ad_performance_quarantine")
-    )
+    raw_gate = dag_support.validate_dates_task("raw.ad_performance", build_dates)
+    quarantine_gate = dag_support.validate_dates_task("raw.ad_performance_quarantine", build_dates)
     build_dates >> [raw_gate, quarantine_gate]
     dag_support.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
 

@@ -100,3 +100,21 @@ def split_by_date(frame: pd.DataFrame, holdout_days: int, validation_days: int) 
             "holdout": [str(d) for d in holdout_d],
         },
     )
+
+
+def training_splits(warehouse, cfg: dict, snapshot_date: date) -> Splits:  # noqa: ANN001
+    """A model's examples for the snapshot, checked and split by time (what training reads).
+
+    Reads only the label and feature source columns, refuses bad labels, drops rows with no
+    trials, splits by date and refuses a training split without positives.
+    """
+    from training.features import source_columns
+
+    num, den, table_id = cfg["label_numerator"], cfg["label_denominator"], cfg["examples_table"]
+    frame = load_examples(warehouse, table_id, snapshot_date, [num, den, *source_columns()])
+    check_labels(frame, num, den, table_id)
+    if (frame[den] <= 0).any():
+        frame = frame[frame[den] > 0]
+    splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
+    check_positives(splits.train, num, f"training split of {table_id} ({', '.join(splits.dates['train'][:1])} ..)")
+    return splits

@@ -20,8 +20,7 @@ from training import champion as gate
 from training.config import model_config
 from adctr.schema import get_schema
 from training import plots
-from training.dataset import check_labels, check_positives, load_examples, split_by_date
-from training.features import source_columns
+from training.dataset import training_splits
 from training.evaluate import base_rate_log_loss, evaluate
 from training.trainer import fit, load_model
 
@@ -55,12 +54,7 @@ def train_candidate(
     cfg = model_config(model)
     num, den = cfg["label_numerator"], cfg["label_denominator"]
     table_id = cfg["examples_table"]
-    frame = load_examples(warehouse, table_id, snapshot_date, [num, den, *source_columns()])
-    check_labels(frame, num, den, table_id)
-    if (frame[den] <= 0).any():
-        frame = frame[frame[den] > 0]
-    splits = split_by_date(frame, int(cfg["holdout_days"]), int(cfg["validation_days"]))
-    check_positives(splits.train, num, f"training split of {table_id} ({', '.join(splits.dates['train'][:1])} ..)")
+    splits = training_splits(warehouse, cfg, snapshot_date)
     not_null = {c.name for c in get_schema(table_id).columns if c.required}
     fitted, train_info = fit(splits.train, splits.valid, num, den, cfg, not_null)
     candidate_eval = evaluate(fitted.predict(splits.holdout), splits.holdout, num, den)

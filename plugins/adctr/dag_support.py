@@ -56,14 +56,14 @@ DATE_MAP_INDEX = "{{ task.op_kwargs['report_date'] }}"
 
 def media_names() -> list[str]:
     """Media configured in config/media.yaml (a small YAML read, fine at parse time)."""
-    return [m["name"] for m in settings.load_config("media").get("media") or []]
+    from adctr.ingestion import configured_media
+
+    return list(configured_media())
 
 
-def pool_name(medium: str) -> str:
-    """The Airflow pool bounding concurrent pulls against one medium (adctr.pools creates it)."""
-    from adctr.pools import pool_name as name
-
-    return name(medium)
+def validate_dates_task(table_id: str, report_dates: Any) -> Any:
+    """`validate_task` mapped over a list (XCom) of report dates, one instance per date."""
+    return validate_task(table_id).override(map_index_template=DATE_MAP_INDEX).expand(report_date=report_dates)
 
 
 def validate_task(table_id: str) -> Any:
@@ -109,9 +109,7 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             built = build.override(map_index_template=DATE_MAP_INDEX).partial(table_id=model.table_id).expand(
                 report_date=report_date
             )
-            gate = validate_task(model.table_id).override(map_index_template=DATE_MAP_INDEX).expand(
-                report_date=report_date
-            )
+            gate = validate_dates_task(model.table_id, report_date)
         else:
             built = build(model.table_id, report_date)
             gate = validate_task(model.table_id)(report_date)

@@ -88,10 +88,6 @@ def landed(store: ObjectStore, report_date: date, medium: str) -> LandedReport |
     return LandedReport(**json.loads(store.read_bytes(key)))
 
 
-def restatement_window_days(medium: str) -> int:
-    return int(configured_media()[medium].get("restatement_window_days", 7))
-
-
 def plan_pull_dates(report_date: date, lookback_days: int, media: list[str], store: ObjectStore) -> list[date]:
     """The run's date plus each earlier date in the lookback window that may still change.
 
@@ -214,7 +210,7 @@ def extract_to_landing(adapter: Any, report_date: date, store: ObjectStore) -> L
         ingested_at=ingested_at.isoformat(),
         # The source's word on finality when it gives one, else the medium's configured window.
         final=report.final if report.final is not None
-        else (pulled_on - report_date).days >= restatement_window_days(adapter.medium),
+        else (pulled_on - report_date).days >= int(cfg.get("restatement_window_days", 7)),
         content_sha256=hashlib.sha256(files["accepted"] + b"|" + files["quarantined"]).hexdigest(),
         pull=_safe(report.source_job_id),
         source_totals=dict(report.source_totals),
