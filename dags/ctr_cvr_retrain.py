@@ -27,7 +27,16 @@ override a refusal, trigger with `force_publish` and a `force_reason` (both reco
 
 **Outputs.** `models/<model>/<variant>/<version>/` in the artifact store (local `var/artifacts`
 by default, GCS in production). A version that is not blessed is published for the record
-but never becomes the champion.
+but never becomes the champion. The manifest records the run id and type, who triggered it,
+the git commit, the data window and the data-quality results that fed the model.
+
+**Promotion.** `serving_slot_sync` serves a blessed version by itself only if a *scheduled*
+run on the newest data published it, or an operator triggered this DAG with a
+`promote_reason`. Backfills and manual re-runs train and evaluate, and their versions are
+kept, but reach a slot only through an explicit pin (with a reason) in `serving_slot_sync`.
+
+**Variants.** A branch deployed with `python -m adctr.variants deploy` runs this same file
+as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under its variant.
 """
 
 from __future__ import annotations
@@ -35,15 +44,17 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from adctr import dag_support
+from adctr import dag_support, settings
 
-DAG_ID = "ctr_cvr_retrain"
+BASE_DAG_ID = "ctr_cvr_retrain"
 MODELS = ["ctr", "cvr"]
+# Set when this file runs from a variant deployment (dags/variants/<variant>/); None = main.
+DEPLOYMENT = dag_support.deployment_root(__file__)
 
 
 @dag(
-    dag_id=DAG_ID,
-    schedule=dag_support.account_timetable("retrain_schedule_cron"),
+    dag_id=dag_support.variant_dag_id(BASE_DAG_ID, DEPLOYMENT),
+    schedule=dag_support.account_timetable("retrain_schedule_cron", DEPLOYMENT),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -86,6 +97,12 @@ MODELS = ["ctr", "cvr"]
             description="Why the gate is overridden (required with force_publish; recorded in "
             "metrics.json and the manifest).",
         ),
+        "promote_reason": Param(
+            None,
+            type=["null", "string"],
+            description="Make this manual run's blessed versions eligible for serving slots "
+            "(recorded in the manifest). Without it only scheduled runs on the newest data are.",
+        ),
     },
 )
 def ctr_cvr_retrain() -> None:
@@ -93,22 +110,25 @@ def ctr_cvr_retrain() -> None:
     def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
         from adctr.tasks import check_training_inputs
 
-        return check_training_inputs(snapshot_date, params, DAG_ID)
+        with settings.deployment(DEPLOYMENT):
+            return check_training_inputs(snapshot_date, params, BASE_DAG_ID)
 
     @task(map_index_template="{{ task.op_kwargs['model'] }}")
     def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
         from adctr.tasks import train as run
 
-        return run(model, snapshot_date, context)
+        with settings.deployment(DEPLOYMENT):
+            return run(model, snapshot_date, context)
 
     @task(map_index_template="{{ task.op_kwargs['candidate']['model'] }}")
     def publish(candidate: dict, **context) -> dict:  # noqa: ANN003
         from adctr.tasks import publish as run
 
-        return run(candidate, context)
+        with settings.deployment(DEPLOYMENT):
+            return run(candidate, context, BASE_DAG_ID)
 
     day = check_inputs(dag_support.report_date_task("snapshot_date", "snapshot_date")())
-    built = dag_support.sql_model_tasks(DAG_ID, day, upstream=day)
+    built = dag_support.sql_model_tasks(BASE_DAG_ID, day, upstream=day)
     candidates = train.partial(snapshot_date=day).expand(model=MODELS)
     list(built.values()) >> candidates
     publish.expand(candidate=candidates)

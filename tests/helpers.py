@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from adctr.schema import get_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:
@@ -29,3 +33,43 @@ def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:
             }
         )  # fmt: skip
     return pa.Table.from_pylist(rows, schema=get_schema("raw.ad_performance").arrow_schema())
+
+
+def synthetic_examples(n: int = 400, seed: int = 7) -> pd.DataFrame:
+    """Aggregated CTR examples with every feature source column (for small real models)."""
+    import numpy as np
+    import pandas as pd
+
+    from training.features import CATEGORICAL, NUMERIC
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.choice([f"{c}_a", f"{c}_b", f"{c}_c"], n) for c in CATEGORICAL})
+    for name in NUMERIC:
+        if name != "day_of_week":
+            frame[name] = rng.gamma(2.0, 10.0, n)
+    frame.loc[rng.random(n) < 0.1, "creative_ctr_7d"] = np.nan
+    frame["report_date"] = [date(2026, 11, 1) + timedelta(days=int(d)) for d in rng.integers(0, 14, n)]
+    frame["impressions"] = rng.integers(50, 500, n)
+    logit = -3 + 0.8 * (frame["device"] == "device_a") + 0.02 * frame["headline_length"]
+    frame["clicks"] = rng.binomial(frame["impressions"], 1 / (1 + np.exp(-logit)))
+    return frame
+
+
+def tiny_model_files(seed: int = 7, rounds: int = 20) -> dict[str, bytes]:
+    """model.txt, feature_spec.json and metrics.json of a small real LightGBM CTR model."""
+    import json
+
+    from training.trainer import fit
+
+    frame = synthetic_examples(seed=seed)
+    cfg = {
+        "lightgbm": {"objective": "cross_entropy", "num_leaves": 7, "min_data_in_leaf": 5,
+                     "verbosity": -1, "num_threads": 1, "deterministic": True, "seed": seed},
+        "num_boost_round": rounds, "early_stopping_rounds": rounds,
+    }  # fmt: skip
+    fitted, _ = fit(frame.iloc[:300], frame.iloc[300:], "clicks", "impressions", cfg)
+    return {
+        "model.txt": fitted.model_bytes(),
+        "feature_spec.json": fitted.spec.to_json().encode(),
+        "metrics.json": json.dumps({"decision": {"blessed": True}}).encode(),
+    }

@@ -85,11 +85,18 @@ class DagRunner:
         dag = self._parse().get_dag(dag_id)
         if dag is None:
             raise KeyError(f"no DAG {dag_id!r} in {settings.project_root() / 'dags'}")
-        cron = settings.load_config("pipeline")[CRON_KEYS[dag_id]]
         kwargs: dict[str, Any] = {"run_conf": conf}
         if mark_success_pattern:  # tasks matching it are marked success without running
             kwargs["mark_success_pattern"] = mark_success_pattern
-        dr = dag.test(logical_date=dates.manual_logical_date(report_date, cron), **kwargs)
+        base_id = dag_id.split("__")[0]  # ctr_cvr_retrain__<variant> runs on main's schedule key
+        if base_id in CRON_KEYS:
+            cron = settings.load_config("pipeline")[CRON_KEYS[base_id]]
+            kwargs["logical_date"] = dates.manual_logical_date(report_date, cron)
+        else:  # not a per-report-date DAG (serving_slot_sync): a fresh run each time
+            from datetime import datetime, timezone
+
+            kwargs["logical_date"] = datetime.now(timezone.utc)
+        dr = dag.test(**kwargs)
         states = {
             (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
             for ti in dr.get_task_instances()

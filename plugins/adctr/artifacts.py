@@ -3,7 +3,8 @@
     models/<model>/<variant>/<version>/{model.txt, feature_spec.json, metrics.json,
                                          manifest.json, _SUCCESS}
 Version numbers are integers, strictly increasing per model/variant, and taken by an
-exclusive create of `<version>/_VERSION`, so two concurrent publishers never share one.
+exclusive create of `<version>/_VERSION`, so two concurrent publishers never share one; a
+claim is never deleted (not even by retention), so a number is never handed out twice.
 Files go first, then `manifest.json` (sha256 of each), then `_SUCCESS`: a version without
 `_SUCCESS` does not exist for any reader, so a crash mid-publish is never half-visible.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from adctr.storage import ObjectExistsError, ObjectStore
+from adctr.storage import ObjectExistsError, ObjectNotFoundError, ObjectStore
 
 MODEL_FILE = "model.txt"
 FEATURE_SPEC_FILE = "feature_spec.json"
@@ -43,19 +44,31 @@ class PublishedVersion:
     manifest: dict[str, Any]
 
 
+def model_prefix(model: str, variant: str) -> str:
+    return f"models/{model}/{variant}"
+
+
 def _version_prefix(model: str, variant: str, version: int | None = None) -> str:
-    base = f"models/{model}/{variant}"
+    base = model_prefix(model, variant)
     return base if version is None else f"{base}/{version}"
 
 
-def _versions_in(store: ObjectStore, model: str, variant: str, marker: str) -> list[int]:
-    prefix = _version_prefix(model, variant) + "/"
+def versions_under(store: ObjectStore, prefix: str, marker: str = SUCCESS_MARKER) -> list[int]:
+    """Integer version folders directly under `prefix` holding `marker`, ascending.
+
+    Anything else in the folder (temp files, `7.bak/`, notes) is ignored.
+    """
+    base = prefix.rstrip("/") + "/"
     found = set()
-    for key in store.list(prefix):
-        parts = key[len(prefix):].split("/")
-        if len(parts) == 2 and parts[1] == marker and parts[0].isdigit():
+    for key in store.list(base):
+        parts = key[len(base):].split("/")
+        if len(parts) == 2 and parts[1] == marker and parts[0].isdigit() and not parts[0].startswith("0"):
             found.add(int(parts[0]))
     return sorted(found)
+
+
+def _versions_in(store: ObjectStore, model: str, variant: str, marker: str) -> list[int]:
+    return versions_under(store, model_prefix(model, variant), marker)
 
 
 def complete_versions(store: ObjectStore, model: str, variant: str) -> list[int]:
@@ -79,17 +92,83 @@ def latest_blessed(store: ObjectStore, model: str, variant: str) -> int | None:
     return None
 
 
-def verify(store: ObjectStore, model: str, variant: str, version: int) -> dict[str, Any]:
-    """Check every file against the manifest's sha256; return the manifest."""
-    prefix = _version_prefix(model, variant, version)
-    if not store.exists(f"{prefix}/{SUCCESS_MARKER}"):
-        raise ArtifactError(f"{store.uri(prefix)} has no {SUCCESS_MARKER}: not a published version")
-    manifest = json.loads(store.read_bytes(f"{prefix}/{MANIFEST_FILE}"))
-    for name, digest in manifest["files"].items():
-        actual = hashlib.sha256(store.read_bytes(f"{prefix}/{name}")).hexdigest()
+def promotable(manifest: dict[str, Any]) -> bool:
+    """Blessed and published by a run allowed to move serving slots (see adctr.promotion)."""
+    return bool(manifest.get("blessed")) and bool((manifest.get("promotion") or {}).get("eligible"))
+
+
+def latest_promotable(store: ObjectStore, model: str, variant: str) -> int | None:
+    """Newest version the slot sync may serve without an operator's pin."""
+    for version in reversed(complete_versions(store, model, variant)):
+        if promotable(read_json(store, model, variant, version, MANIFEST_FILE)):
+            return version
+    return None
+
+
+def verify_files(store: ObjectStore, prefix: str, version: int) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read a complete version under `prefix` and check every file against the manifest.
+
+    Returns (manifest, files). Raises ArtifactError naming the first file that is missing
+    or whose sha256 differs; a version without `_SUCCESS` is refused as unpublished.
+    """
+    base = f"{prefix}/{version}"
+    if not store.exists(f"{base}/{SUCCESS_MARKER}"):
+        raise ArtifactError(f"{store.uri(base)} has no {SUCCESS_MARKER}: not a published version")
+    try:
+        manifest = json.loads(store.read_bytes(f"{base}/{MANIFEST_FILE}"))
+    except (ObjectNotFoundError, ValueError) as exc:
+        raise ArtifactError(f"{store.uri(base)}/{MANIFEST_FILE} is missing or unreadable: {exc}") from None
+    files = {}
+    for name, digest in sorted(manifest.get("files", {}).items()):
+        try:
+            data = store.read_bytes(f"{base}/{name}")
+        except ObjectNotFoundError:
+            raise ArtifactError(f"{store.uri(base)}/{name} is listed in the manifest but missing") from None
+        actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
-            raise ArtifactError(f"{store.uri(prefix)}/{name}: sha256 {actual} != manifest {digest}")
-    return manifest
+            raise ArtifactError(f"{store.uri(base)}/{name}: sha256 {actual} != manifest {digest}")
+        files[name] = data
+    missing = [n for n in REQUIRED_FILES if n not in files]
+    if missing:
+        raise ArtifactError(f"{store.uri(base)}: manifest lists no {missing}")
+    return manifest, files
+
+
+def verify(store: ObjectStore, model: str, variant: str, version: int) -> dict[str, Any]:
+    """Check every file of a model version against the manifest's sha256; return the manifest."""
+    return verify_files(store, model_prefix(model, variant), version)[0]
+
+
+def copy_version(store: ObjectStore, src_prefix: str, version: int, dst_prefix: str) -> bool:
+    """Copy a verified version to `dst_prefix/<version>/` (files, manifest, `_SUCCESS` last).
+
+    Idempotent: an identical complete copy is left alone (returns False). A different version
+    with the same number there (another variant's) is retired first. The source is untouched.
+    """
+    manifest, files = verify_files(store, src_prefix, version)
+    manifest_bytes = store.read_bytes(f"{src_prefix}/{version}/{MANIFEST_FILE}")
+    dst = f"{dst_prefix}/{version}"
+    if store.exists(f"{dst}/{SUCCESS_MARKER}"):
+        if store.read_bytes(f"{dst}/{MANIFEST_FILE}") == manifest_bytes:
+            return False
+        retire_version(store, dst_prefix, version)
+    for name in sorted(files):
+        store.copy(f"{src_prefix}/{version}/{name}", f"{dst}/{name}")
+    store.write_bytes(f"{dst}/{MANIFEST_FILE}", manifest_bytes)
+    verify_copy = {n: hashlib.sha256(store.read_bytes(f"{dst}/{n}")).hexdigest() for n in files}
+    if verify_copy != manifest["files"]:
+        raise ArtifactError(f"copy of {store.uri(src_prefix)}/{version} to {store.uri(dst)} does not match")
+    store.write_bytes(f"{dst}/{SUCCESS_MARKER}", b"")
+    return True
+
+
+def retire_version(store: ObjectStore, prefix: str, version: int) -> None:
+    """Remove a version: `_SUCCESS` first (readers stop seeing it at once), then the rest."""
+    base = f"{prefix}/{version}"
+    store.delete(f"{base}/{SUCCESS_MARKER}")
+    for key in store.list(base + "/"):
+        if key.rsplit("/", 1)[-1] != VERSION_CLAIM:
+            store.delete(key)
 
 
 def _claim_version(store: ObjectStore, model: str, variant: str) -> int:
@@ -98,7 +177,8 @@ def _claim_version(store: ObjectStore, model: str, variant: str) -> int:
     while True:
         key = f"{_version_prefix(model, variant, version)}/{VERSION_CLAIM}"
         try:
-            store.write_bytes(key, str(version).encode(), if_absent=True)
+            claim = {"claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            store.write_bytes(key, json.dumps(claim).encode(), if_absent=True)
             return version
         except ObjectExistsError:
             version += 1

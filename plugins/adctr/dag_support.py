@@ -13,9 +13,11 @@ except ImportError:  # Airflow 3.1 (Cloud Composer today)
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
 
-def account_timetable(cron_key: str) -> CronDataIntervalTimetable:
-    """A daily data-interval timetable in the account time zone (config/pipeline.yaml)."""
-    cfg = settings.load_config("pipeline")
+def account_timetable(cron_key: str, deployment: str | None = None) -> CronDataIntervalTimetable:
+    """A daily data-interval timetable in the account time zone (config/pipeline.yaml of the
+    main deployment, or of the variant deployment folder `deployment`)."""
+    with settings.deployment(deployment):
+        cfg = settings.load_config("pipeline")
     return CronDataIntervalTimetable(cfg[cron_key], timezone=cfg["account_timezone"])
 
 
@@ -48,6 +50,22 @@ def report_date_task(task_id: str, param: str) -> Any:
         return resolve_report_date(params, data_interval_start, param)
 
     return resolve
+
+
+def deployment_root(dag_file: str) -> str | None:
+    """The variant deployment folder a DAG file runs from (it holds a VARIANT file), else None."""
+    from pathlib import Path
+
+    folder = Path(dag_file).resolve().parent
+    return str(folder) if (folder / settings.VARIANT_FILE).is_file() else None
+
+
+def variant_dag_id(base: str, deployment: str | None) -> str:
+    """`base` for the main deployment, `base__<variant>` for a variant deployment."""
+    if deployment is None:
+        return base
+    with settings.deployment(deployment):
+        return f"{base}__{settings.variant()}"
 
 
 # Label of a task instance mapped over report dates (shown in the UI instead of 0, 1, ...).

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
+from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,31 @@ import yaml
 
 class ConfigError(RuntimeError):
     """A configuration file or setting is missing or invalid."""
+
+
+# A variant deployment (see adctr.variants): its own config/ and VARIANT/GIT_COMMIT files,
+# sharing code, SQL and state (var/, warehouse, stores) with the main deployment.
+VARIANT_FILE = "VARIANT"
+GIT_COMMIT_FILE = "GIT_COMMIT"
+_deployment: ContextVar[Path | None] = ContextVar("adctr_deployment", default=None)
+
+
+@contextlib.contextmanager
+def deployment(root: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Read config, variant and commit from a variant deployment's folder (None = main)."""
+    token = _deployment.set(Path(root) if root else None)
+    try:
+        yield
+    finally:
+        _deployment.reset(token)
+
+
+def sanitize_variant(name: str) -> str:
+    """A git branch name as a safe variant/path segment: `feat/Deeper trees` -> `feat-deeper-trees`."""
+    safe = re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-._")
+    if not safe:
+        raise ConfigError(f"variant {name!r} has no usable characters")
+    return safe[:63]
 
 
 def project_root() -> Path:
@@ -30,6 +59,8 @@ def expectations_dir() -> Path:
 
 
 def config_dir() -> Path:
+    if (root := _deployment.get()) is not None:
+        return root / "config"
     return Path(os.environ.get("ADCTR_CONFIG_DIR", project_root() / "config"))
 
 
@@ -61,12 +92,20 @@ def load_config(name: str) -> dict[str, Any]:
 
 
 def variant() -> str:
-    """The serving variant (git branch) this deployment trains for."""
-    return os.environ.get("ADCTR_VARIANT") or str(load_config("pipeline").get("variant", "main"))
+    """The serving variant (git branch) this deployment trains for.
+
+    A variant deployment's VARIANT file, else ADCTR_VARIANT, else `variant` in
+    config/pipeline.yaml (`main` = production).
+    """
+    if (root := _deployment.get()) is not None:
+        return sanitize_variant((root / VARIANT_FILE).read_text("utf-8"))
+    return sanitize_variant(os.environ.get("ADCTR_VARIANT") or str(load_config("pipeline").get("variant", "main")))
 
 
 def git_commit() -> str:
     """The deployed code's commit (ADCTR_GIT_COMMIT, else `git rev-parse HEAD`), for lineage."""
+    if (root := _deployment.get()) is not None and (root / GIT_COMMIT_FILE).exists():
+        return (root / GIT_COMMIT_FILE).read_text("utf-8").strip()
     if os.environ.get("ADCTR_GIT_COMMIT"):
         return os.environ["ADCTR_GIT_COMMIT"]
     try:

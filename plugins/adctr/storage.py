@@ -3,6 +3,9 @@
 Keys are '/'-separated paths under a root. `write_bytes(..., if_absent=True)` is an
 exclusive create on both backends (local: hard link of a finished temp file; GCS:
 `if_generation_match=0`), which is what makes version numbers safe to allocate concurrently.
+Every object write is atomic: a reader sees the old bytes or the new, never a part.
+
+This module imports no Airflow at top level: the serving library uses it (`open_store`).
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from adctr import settings
 
 
 class ObjectExistsError(FileExistsError):
     """An exclusive create found the key already taken."""
+
+
+class ObjectNotFoundError(FileNotFoundError):
+    """The key does not exist (both backends raise this, not their own error)."""
 
 
 class ObjectStore(ABC):
@@ -35,6 +43,14 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def uri(self, key: str) -> str: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove one key; a missing key is not an error (deletes are retried)."""
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy one object within the store (overwrites `dst`)."""
+        self.write_bytes(dst, self.read_bytes(src))
 
 
 class LocalStore(ObjectStore):
@@ -71,7 +87,13 @@ class LocalStore(ObjectStore):
                 os.unlink(tmp)
 
     def read_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(self.uri(key)) from None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -91,14 +113,19 @@ class LocalStore(ObjectStore):
 
 
 class GCSStore(ObjectStore):
-    """GCS through the Google provider's GCSHook (credentials from an Airflow Connection)."""
+    """A bucket prefix in GCS.
 
-    def __init__(self, bucket: str, prefix: str, gcp_conn_id: str = "google_cloud_default") -> None:
-        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    Inside Airflow the client comes from the Google provider's GCSHook (credentials from an
+    Airflow Connection); the serving library passes its own `google.cloud.storage.Client`.
+    """
 
+    def __init__(
+        self, bucket: str, prefix: str, gcp_conn_id: str = "google_cloud_default", client: Any = None
+    ) -> None:
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")
-        self.hook = GCSHook(gcp_conn_id=gcp_conn_id)
+        self.gcp_conn_id = gcp_conn_id
+        self._client = client
 
     def __repr__(self) -> str:
         return f"GCSStore(gs://{self.bucket_name}/{self.prefix})"
@@ -106,8 +133,12 @@ class GCSStore(ObjectStore):
     def _name(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _bucket(self):  # noqa: ANN202 - google.cloud.storage.Bucket
-        return self.hook.get_conn().bucket(self.bucket_name)
+    def _bucket(self) -> Any:  # google.cloud.storage.Bucket
+        if self._client is None:
+            from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+            self._client = GCSHook(gcp_conn_id=self.gcp_conn_id).get_conn()
+        return self._client.bucket(self.bucket_name)
 
     def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None:
         from google.api_core.exceptions import PreconditionFailed
@@ -119,7 +150,12 @@ class GCSStore(ObjectStore):
             raise ObjectExistsError(self.uri(key)) from None
 
     def read_bytes(self, key: str) -> bytes:
-        return self._bucket().blob(self._name(key)).download_as_bytes()
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return self._bucket().blob(self._name(key)).download_as_bytes()
+        except NotFound:
+            raise ObjectNotFoundError(self.uri(key)) from None
 
     def exists(self, key: str) -> bool:
         return self._bucket().blob(self._name(key)).exists()
@@ -129,8 +165,40 @@ class GCSStore(ObjectStore):
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(b.name[strip:] for b in self._bucket().list_blobs(prefix=full))
 
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._bucket().blob(self._name(key)).delete()
+        except NotFound:
+            pass
+
+    def copy(self, src: str, dst: str) -> None:
+        bucket = self._bucket()
+        bucket.copy_blob(bucket.blob(self._name(src)), bucket, self._name(dst))  # server-side
+
     def uri(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self._name(key)}"
+
+
+def gcs_client(project: str | None = None) -> Any:
+    """A google-cloud-storage client outside Airflow (serving): application default
+    credentials, or anonymous against an emulator named by STORAGE_EMULATOR_HOST."""
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=project or "local", credentials=AnonymousCredentials())
+    return storage.Client(project=project)
+
+
+def open_store(uri: str) -> ObjectStore:
+    """A store from a URI: `gs://bucket/prefix` or a local directory path (no Airflow needed)."""
+    if uri.startswith("gs://"):
+        bucket, _, prefix = uri[len("gs://"):].partition("/")
+        return GCSStore(bucket, prefix, client=gcs_client())
+    return LocalStore(uri)
 
 
 def get_store(purpose: str) -> ObjectStore:

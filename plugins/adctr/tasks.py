@@ -273,31 +273,161 @@ def train(model: str, snapshot_date: str, context: dict[str, Any]) -> dict[str, 
     return {**cand.as_dict(), "directory": prefix}
 
 
-def publish(candidate: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    from adctr import artifacts, settings
+def newest_input_date(dag_id: str) -> date | None:
+    """The newest report date loaded into every input table of `dag_id`'s SQL models."""
+    from adctr import elt
+    from adctr.schema import get_schema
+    from adctr.warehouse import get_warehouse
+
+    models = elt.models_for_dag(dag_id)
+    inputs = sorted(elt.upstream_tables([m.table_id for m in models]) - {m.table_id for m in models})
+    with get_warehouse() as wh:
+        newest = [max(wh.partition_counts(get_schema(t)), default=None) for t in inputs]
+    return None if not newest or None in newest else min(newest)
+
+
+def dq_lineage(tables: list[str], first: date, last: date) -> dict[str, Any]:
+    """The data-quality results that fed a model: per table, the dates in [first, last]
+    validated, passed and failed, and the validation runs (data -> model lineage)."""
+    from datetime import timedelta
+
+    from adctr.quality.results import load_result
+
+    out: dict[str, Any] = {}
+    for table_id in tables:
+        passed, failed, missing, runs = 0, [], [], set()
+        day = first
+        while day <= last:
+            result = load_result(table_id, day.isoformat())
+            if result is None:
+                missing.append(day.isoformat())
+            elif result["success"]:
+                passed += 1
+                runs.add(result["run_id"])
+            else:
+                failed.append(day.isoformat())
+            day += timedelta(days=1)
+        out[table_id] = {
+            "from": first.isoformat(), "to": last.isoformat(), "passed": passed,
+            "failed": failed, "not_validated": missing, "validation_runs": sorted(runs),
+        }  # fmt: skip
+    return out
+
+
+def publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str = "ctr_cvr_retrain") -> dict[str, Any]:
+    import json
+
+    from adctr import artifacts, elt, promotion, settings
     from adctr.storage import get_store
+    from training.config import model_config
     from training.pipeline import publish_candidate
 
     store = get_store("artifact")
     prefix = candidate["directory"]
     files = {name: store.read_bytes(f"{prefix}/{name}") for name in artifacts.CANDIDATE_FILES}
+    metrics_doc = json.loads(files[artifacts.METRICS_FILE])
+    snapshot = date.fromisoformat(metrics_doc["snapshot_date"])
     dag_run = context.get("dag_run")
+    params = dict(context.get("params") or {})
+    run_type = str(getattr(dag_run, "run_type", "unknown"))
+    first = min(date.fromisoformat(d) for dates in metrics_doc["split_dates"].values() for d in dates)
+    examples = model_config(candidate["model"])["examples_table"]
+    inputs = sorted(elt.upstream_tables([examples]) - {examples})
     lineage = {
         "git_commit": settings.git_commit(),
         "run_id": str(context.get("run_id")),
-        "run_type": str(getattr(dag_run, "run_type", "unknown")),
+        "run_type": run_type,
         "dag_id": getattr(context.get("ti"), "dag_id", None),
+        "triggered_by": getattr(dag_run, "triggering_user_name", None),
+        "snapshot_date": snapshot.isoformat(),
+        "promotion": promotion.decide(
+            run_type, snapshot, newest_input_date(dag_id), params.get("snapshot_date") is not None,
+            params.get("promote_reason"),
+        ),  # fmt: skip
+        "dq_results": {
+            **dq_lineage([examples], snapshot, snapshot),
+            **dq_lineage(inputs, first, snapshot),
+        },
     }
-    params = dict(context.get("params") or {})
     force_reason = params.get("force_reason") if params.get("force_publish") else None
     with permanent_errors():
         version = publish_candidate(files, store, settings.variant(), lineage, force_reason)
-    log.info("published %s version %d at %s (blessed=%s)",
-             version.model, version.version, version.uri, version.manifest["blessed"])  # fmt: skip
+    log.info("published %s/%s version %d at %s (blessed=%s, promotion: %s)",
+             version.model, version.variant, version.version, version.uri, version.manifest["blessed"],
+             version.manifest["promotion"]["why"])  # fmt: skip
     return {
         "model": version.model,
         "variant": version.variant,
         "version": version.version,
         "uri": version.uri,
         "blessed": version.manifest["blessed"],
+        "promotable": artifacts.promotable(version.manifest),
     }
+
+
+def _actor(context: dict[str, Any], action: str) -> dict[str, Any]:
+    dag_run = context.get("dag_run")
+    return {
+        "action": action,
+        "run_id": str(context.get("run_id")),
+        "run_type": str(getattr(dag_run, "run_type", "unknown")).split(".")[-1].lower(),
+        "triggered_by": getattr(dag_run, "triggering_user_name", None),
+        "dag_id": getattr(context.get("ti"), "dag_id", None),
+    }
+
+
+def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
+    """Apply config/slots.yaml (and an optional pin/unpin from the Params) to serving/."""
+    from adctr import slots
+    from adctr.storage import get_store
+
+    params = dict(context.get("params") or {})
+    action = params.get("action") or "sync"
+    actor = _actor(context, action)
+    store = get_store("artifact")
+    with permanent_errors():
+        specs = slots.load_slots()
+        pins = slots.read_pins(store)
+        if action in ("pin", "unpin"):
+            slot, reason = params.get("slot"), str(params.get("reason") or "").strip()
+            if slot not in {s.slot for s in specs}:
+                raise slots.SlotSyncError(f"action={action} needs `slot` set to one of {sorted(s.slot for s in specs)}, not {slot!r}")
+            if not reason:
+                raise slots.SlotSyncError(f"action={action} of slot {slot} needs a written `reason`")
+            if action == "pin" and params.get("version") is None:
+                raise slots.SlotSyncError(f"action=pin of slot {slot} needs the `version` to serve")
+            if action == "pin":
+                pins = {**pins, slot: {"slot": slot, "version": int(params["version"]), "reason": reason, **actor}}
+            else:
+                pins = {k: v for k, v in pins.items() if k != slot}
+        elif action != "sync":
+            raise slots.SlotSyncError(f"unknown action {action!r}: use sync, pin or unpin")
+        changes = slots.plan(store, specs, pins)  # validates everything before any write
+    if action == "pin":
+        slots.set_pin(store, params["slot"], int(params["version"]), str(params["reason"]).strip(), actor)
+    elif action == "unpin":
+        slots.clear_pin(store, params["slot"])
+    records = slots.apply(store, changes, actor)
+    for r in records:
+        log.info("slot %s: %s -> %s (%s)", r["slot"], r["from"], r["to"], r["why"])
+    served = {s.slot: slots.current(store, s.slot) for s in specs}
+    log.info("slots now serve: %s", served)
+    return {"changed": [r["slot"] for r in records], "serving": served}
+
+
+def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Delete versions past `retention.keep_versions` that nothing uses (or only list them)."""
+    from adctr import settings, slots
+    from adctr.storage import get_store
+
+    dry_run = bool((context.get("params") or {}).get("retention_dry_run"))
+    store = get_store("artifact")
+    with permanent_errors():
+        keep = int((settings.load_config("slots").get("retention") or {}).get("keep_versions", 5))
+        doomed = slots.retention_plan(store, slots.load_slots(), keep)
+    for item in doomed:
+        log.info("%s %s/%s v%d: %s", "would delete" if dry_run else "deleting",
+                 item["model"], item["variant"], item["version"], item["why"])  # fmt: skip
+    if not dry_run:
+        slots.prune(store, doomed)
+    return doomed

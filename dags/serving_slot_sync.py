@@ -1,0 +1,78 @@
+"""
+### serving_slot_sync
+
+Puts the model versions named by `config/slots.yaml` into the serving slots
+(`serving/<slot>/<version>/` in the artifact store), where the scoring service
+(`python -m adctr.serving`) picks them up without a restart.
+
+`sync_slots` → `apply_retention`
+
+**Policy per slot.** `newest_blessed`: the newest version of the slot's model and variant that
+the champion gate blessed *and* that a run allowed to promote published (a scheduled
+`ctr_cvr_retrain` run on the newest data, or a manual run with `promote_reason`). Backfills
+never promote by themselves. `{pinned: N, reason: ...}` in the file serves version N.
+
+**Pin or roll back one slot** from the trigger form: `action` = `pin`, the `slot`, the
+`version` and a `reason`. The pin is kept (it overrides slots.yaml for that slot on every
+later sync) until a run with `action` = `unpin` (reason required) releases it.
+
+**Safety.** Every slot is resolved before anything is written: a malformed slots.yaml, an
+unknown variant, or a pin to a version that is missing, corrupt or not blessed fails the run
+with one sentence naming the slot, and no slot changes. A change copies the version (the
+original under `models/` is never moved), writes `_SUCCESS` last, and only then retires the
+slot's previous version. Each change is appended to `serving/_audit/` (when, run, who, from,
+to, why): `python -m adctr.serving audit` prints it.
+
+**Retention.** Keeps the newest `retention.keep_versions` per model/variant plus every
+version a slot serves or a pin names; `retention_dry_run` only lists what would go.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from adctr import dag_support
+
+DAG_ID = "serving_slot_sync"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="30 * * * *",  # hourly; slots also move right after a manual trigger
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=dag_support.default_args("ml-platform"),
+    tags=["ads", "serving", "owner:ml-platform"],
+    doc_md=__doc__,
+    params={
+        "action": Param(
+            "sync", enum=["sync", "pin", "unpin"],
+            description="sync: apply slots.yaml and kept pins. pin: serve `version` in `slot` from "
+            "now on (rollback). unpin: release the slot's pin.",
+        ),  # fmt: skip
+        "slot": Param(None, type=["null", "string"], description="The slot to pin or unpin (e.g. cvr1)."),
+        "version": Param(None, type=["null", "integer"], minimum=1, description="The version to pin."),
+        "reason": Param(None, type=["null", "string"], description="Why (required for pin and unpin; audited)."),
+        "retention_dry_run": Param(False, type="boolean", description="List the versions retention would "
+                                   "delete instead of deleting them."),  # fmt: skip
+    },
+)
+def serving_slot_sync() -> None:
+    @task
+    def sync_slots(**context) -> dict:  # noqa: ANN003
+        from adctr.tasks import sync_slots as run
+
+        return run(context)
+
+    @task(retries=0)
+    def apply_retention(**context) -> list:  # noqa: ANN003
+        from adctr.tasks import apply_retention as run
+
+        return run(context)
+
+    sync_slots() >> apply_retention()
+
+
+serving_slot_sync()

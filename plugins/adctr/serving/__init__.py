@@ -1,0 +1,10 @@
+"""The serving side: read published model versions and score requests (no Airflow needed).
+
+- `instances`: the loose feature interface (extra features ignored, optional ones defaulted,
+  missing required ones or wrong types refused with the names listed).
+- `reader`: version policies (`latest`, `latest: k`, `specific: [..]`), hash-verified loads,
+  polling and hot swap of `serving/<slot>/<version>/` (or any version folder).
+- `service`: the reference scoring service (FastAPI + Prometheus metrics).
+
+Start it with `python -m adctr.serving` (see `--help`).
+"""
