@@ -43,8 +43,8 @@ DAG_ID = "serving_slot_sync"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=dag_support.default_args("ml-platform"),
-    tags=["ads", "serving", "owner:ml-platform"],
+    default_args=dag_support.default_args("ml-eng"),
+    tags=["ads", "serving", "owner:ml-eng"],
     doc_md=__doc__,
     params={
         "action": Param(
@@ -66,7 +66,7 @@ def serving_slot_sync() -> None:
 
         return run(context)
 
-    @task(retries=0)
+    @task
     def apply_retention(**context) -> list:  # noqa: ANN003
         from adctr.tasks import apply_retention as run
 

@@ -329,7 +329,7 @@ def publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str = "c
     snapshot = date.fromisoformat(metrics_doc["snapshot_date"])
     dag_run = context.get("dag_run")
     params = dict(context.get("params") or {})
-    run_type = str(getattr(dag_run, "run_type", "unknown"))
+    run_type = _run_type(dag_run)
     first = min(date.fromisoformat(d) for dates in metrics_doc["split_dates"].values() for d in dates)
     examples = model_config(candidate["model"])["examples_table"]
     inputs = sorted(elt.upstream_tables([examples]) - {examples})
@@ -365,12 +365,17 @@ def publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str = "c
     }
 
 
+def _run_type(dag_run: Any) -> str:
+    """`scheduled`, `manual`, `backfill`, `asset_triggered` (DagRunType.MANUAL -> manual)."""
+    return str(getattr(dag_run, "run_type", "unknown")).split(".")[-1].lower()
+
+
 def _actor(context: dict[str, Any], action: str) -> dict[str, Any]:
     dag_run = context.get("dag_run")
     return {
         "action": action,
         "run_id": str(context.get("run_id")),
-        "run_type": str(getattr(dag_run, "run_type", "unknown")).split(".")[-1].lower(),
+        "run_type": _run_type(dag_run),
         "triggered_by": getattr(dag_run, "triggering_user_name", None),
         "dag_id": getattr(context.get("ti"), "dag_id", None),
     }

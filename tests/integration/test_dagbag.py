@@ -30,7 +30,7 @@ def _parse_alone(path: str) -> dict:
 
 
 def test_each_dag_file_parses_without_errors_in_under_a_second() -> None:
-    assert {p.stem for p in DAG_FILES} == {"ad_performance_daily", "ctr_cvr_retrain"}
+    assert {p.stem for p in DAG_FILES} == {"ad_performance_daily", "ctr_cvr_retrain", "serving_slot_sync"}
     for path in DAG_FILES:
         result = _parse_alone(str(path))
         assert result["errors"] == {}, result["errors"]

@@ -1,48 +1,63 @@
-"""A real Airflow 3 scheduler runs a 3-date backfill created through REST API v2."""
+"""A real Airflow 3 scheduler runs backfills created through REST API v2: six report dates
+of the daily pipeline, then a retraining backfill, whose versions must not reach a slot."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+from adctr import artifacts, slots
+from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
 from tests.system.airflow_stack import AirflowStack
 
-DAG_ID = "ad_performance_daily"
-REPORT_DATES = [date(2026, 11, 5), date(2026, 11, 6), date(2026, 11, 7)]
+DAILY = "ad_performance_daily"
+RETRAIN = "ctr_cvr_retrain"
+SYNC = "serving_slot_sync"
+REPORT_DATES = [date(2026, 11, 2) + timedelta(days=i) for i in range(6)]
 
 
-def test_backfill_three_dates_through_the_rest_api(simulator, isolated_var) -> None:  # noqa: ANN001
+def _backfill(stack: AirflowStack, dag_id: str, first: str, last: str, runs: int, conf: dict, timeout: float) -> None:
+    stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+    created = stack.api("POST", "/api/v2/backfills", json={
+        "dag_id": dag_id, "from_date": first, "to_date": last, "run_backwards": False,
+        "dag_run_conf": conf, "reprocess_behavior": "none", "max_active_runs": 3,
+    })  # fmt: skip
+    assert created["dag_id"] == dag_id
+
+    def done() -> list[dict] | None:
+        found = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+        found = [r for r in found if r["run_type"] == "backfill"]
+        failed = [r["dag_run_id"] for r in found if r["state"] == "failed"]
+        if failed:
+            raise AssertionError(f"{dag_id} backfill runs failed: {failed}")
+        return found if len(found) == runs and all(r["state"] == "success" for r in found) else None
+
+    stack.wait_for(done, f"{runs} successful {dag_id} backfill runs", timeout)
+
+
+def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator, isolated_var) -> None:  # noqa: ANN001
     stack = AirflowStack(simulator.url)
     try:
         stack.start()
-        stack.wait_for(lambda: stack._get(f"/api/v2/dags/{DAG_ID}").status_code == 200, "DAG parsed", 120)
-        stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
-        # Data-interval timetable in Asia/Tokyo: logical date = interval start = report date 06:00.
-        backfill = stack.api(
-            "POST",
-            "/api/v2/backfills",
-            json={
-                "dag_id": DAG_ID,
-                "from_date": f"{REPORT_DATES[0]}T06:00:00+09:00",
-                "to_date": f"{REPORT_DATES[-1]}T06:00:00+09:00",
-                "run_backwards": False,
-                "dag_run_conf": {},
-                "reprocess_behavior": "none",
-                "max_active_runs": 3,
-            },
-        )
-        assert backfill["dag_id"] == DAG_ID
+        for dag_id in (DAILY, RETRAIN, SYNC):
+            stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200, f"{dag_id} parsed", 120)
+        # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
+        _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
+                  len(REPORT_DATES), {}, 600)  # fmt: skip
+        last = f"{REPORT_DATES[-1]}T08:00:00+09:00"
+        _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 420)
 
-        def backfill_runs_done() -> list[dict] | None:
-            runs = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
-            runs = [r for r in runs if r["run_type"] == "backfill"]
-            failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
-            if failed:
-                raise AssertionError(f"backfill runs failed: {failed}")
-            return runs if len(runs) == 3 and all(r["state"] == "success" for r in runs) else None
+        store = get_store("artifact")
+        for model in ("ctr", "cvr"):
+            manifest = artifacts.verify(store, model, "main", 1)
+            assert manifest["run_type"] == "backfill" and manifest["snapshot_date"] == REPORT_DATES[-1].isoformat()
+            assert manifest["promotion"]["eligible"] is False, manifest["promotion"]
 
-        runs = stack.wait_for(backfill_runs_done, "3 successful backfill runs", 420)
-        assert len(runs) == 3
+        run = stack.api("POST", f"/api/v2/dags/{SYNC}/dagRuns", json={"logical_date": None, "conf": {}})
+        stack.wait_for(
+            lambda: stack.api("GET", f"/api/v2/dags/{SYNC}/dagRuns/{run['dag_run_id']}")["state"] == "success",
+            "the slot sync run", 240,
+        )  # fmt: skip
     except BaseException as exc:
         print(f"system test failed: {exc!r}\n{stack.logs()}")
         raise
@@ -50,11 +65,11 @@ def test_backfill_three_dates_through_the_rest_api(simulator, isolated_var) -> N
         stack.stop()
 
     with get_warehouse() as wh:
-        partitions = {
-            d: n
-            for d, n in wh.execute_native(
-                "select report_date, count(*) from raw.ad_performance group by 1 order by 1"
-            )
-        }
+        partitions = dict(wh.execute_native(
+            "select report_date, count(*) from raw.ad_performance group by 1 order by 1"
+        ))  # fmt: skip
     for day in REPORT_DATES:
         assert partitions.get(day) == 2 * len(simulator.state.world.active(day)) * 3, partitions
+    # The backfill trained and published, but no slot moved.
+    assert slots.current(store, "ctr0") is None and slots.current(store, "cvr0") is None
+    assert slots.audit_log(store) == []
