@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -91,3 +91,16 @@ bench-quality: install
 ## The ad-media simulator on its own (PORT=0 picks a free port; TODAY moves its clock).
 simulator: install
 	$(PY) -m adctr.simulator --port $(or $(PORT),8765) $(if $(TODAY),--today $(TODAY))
+
+## The reference scoring service on the serving slots (http://127.0.0.1:8501, PORT to change;
+## SLOTS=ctr0,cvr0 to choose; STORE=gs://bucket/prefix for GCS). Hot-loads what the sync puts there.
+serve: install
+	$(PY) -m adctr.serving --port $(or $(PORT),8501) $(if $(SLOTS),--slots $(SLOTS)) $(if $(STORE),--store $(STORE))
+
+## Deploy a branch's checkout (a git worktree) as a variant beside main: WORKTREE=../adctr-exp
+deploy-variant: install
+	$(PY) -m adctr.variants deploy --from $(WORKTREE)
+
+## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
+bench-serving: install
+	$(PY) bench/serving_latency.py --rounds $(or $(ROUNDS),200)

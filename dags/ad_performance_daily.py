@@ -47,10 +47,9 @@ Warning-level expectations are logged and never block.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
-
 from adctr import dag_support
 from adctr.pools import pool_name
+from airflow.sdk import Param, dag, task
 
 DAG_ID = "ad_performance_daily"
 

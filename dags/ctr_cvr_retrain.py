@@ -42,9 +42,8 @@ as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under it
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
-
 from adctr import dag_support, settings
+from airflow.sdk import Param, dag, task
 
 BASE_DAG_ID = "ctr_cvr_retrain"
 MODELS = ["ctr", "cvr"]

@@ -30,9 +30,8 @@ version a slot serves or a pin names; `retention_dry_run` only lists what would 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
-
 from adctr import dag_support
+from airflow.sdk import Param, dag, task
 
 DAG_ID = "serving_slot_sync"
 

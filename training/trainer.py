@@ -29,7 +29,11 @@ class FittedModel:
     spec: FeatureSpec
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return recalibrate(self.booster.predict(transform(self.spec, frame)), self.spec.negative_sampling_rate)
+        return self.predict_matrix(transform(self.spec, frame))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Scores for an already-transformed matrix (serving builds it from JSON directly)."""
+        return recalibrate(self.booster.predict(matrix), self.spec.negative_sampling_rate)
 
     def model_bytes(self) -> bytes:
         return self.booster.model_to_string().encode("utf-8")

@@ -29,7 +29,7 @@ class DagRunFailed(RuntimeError):
 class RunOutcome:
     dag_id: str
     run_id: str
-    report_date: date
+    report_date: date | None
     state: str
     task_states: dict[str, str]
 
@@ -74,7 +74,7 @@ class DagRunner:
     def run(
         self,
         dag_id: str,
-        report_date: date,
+        report_date: date | None,
         conf: dict[str, Any] | None = None,
         check: bool = True,
         mark_success_pattern: str | None = None,

@@ -18,9 +18,10 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 from adctr import settings
+
+DEMO_PROMOTE_REASON = "make demo: local end-to-end run on simulator data"
 
 
 @contextlib.contextmanager
@@ -75,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             outcome = runner.run("ad_performance_daily", day)
             print(f"  ad_performance_daily {day}: {outcome.state} ({time.monotonic() - t:.1f}s)", flush=True)
         t = time.monotonic()
-        retrain = runner.run("ctr_cvr_retrain", end)
+        # A manual run promotes only with a reason (the nightly scheduled run needs none).
+        retrain = runner.run("ctr_cvr_retrain", end, conf={"promote_reason": DEMO_PROMOTE_REASON})
         print(f"  ctr_cvr_retrain {end}: {retrain.state} ({time.monotonic() - t:.1f}s)", flush=True)
+        t = time.monotonic()
+        sync = runner.run("serving_slot_sync", end)
+        print(f"  serving_slot_sync: {sync.state} ({time.monotonic() - t:.1f}s)", flush=True)
 
     from adctr import quality, summary
     from adctr.storage import get_store
@@ -85,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     with get_warehouse() as wh:
         rows = summary.warehouse_rows(wh)
     dq = quality.latest_results()
-    models = summary.published_versions(get_store("artifact"), retrain.run_id)
+    store = get_store("artifact")
+    models = summary.published_versions(store, retrain.run_id)
     print(summary.render(rows, dq, models))
+    print(summary.render_slots(store))
     print(f"\ndone in {time.monotonic() - started:.0f}s")
     return 0
 

@@ -92,3 +92,16 @@ def render(rows: dict[str, dict[str, int]], dq: list[dict[str, Any]], models: li
         lines.append(f"    {m['uri']}")
         lines.append(f"    decision: {json.dumps(m['decision'], ensure_ascii=False)}")
     return "\n".join(lines)
+
+
+def render_slots(store: ObjectStore) -> str:
+    """What each configured serving slot serves now, and how to start the scoring service."""
+    from adctr import slots
+
+    lines = ["", "=== Serving slots (config/slots.yaml -> serving/<slot>/<version>/) ==="]
+    for spec in slots.load_slots():
+        state = slots.current(store, spec.slot)
+        served = f"{state['model']}/{state['variant']} v{state['version']}" if state else "nothing yet"
+        lines.append(f"  {spec.slot:6s} {served:24s} {store.uri(slots.slot_prefix(spec.slot))}")
+    lines.append("  score them: make serve, then POST http://127.0.0.1:8501/v1/models/<slot>:predict")
+    return "\n".join(lines)

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 import requests
 import yaml
-
 from adctr import artifacts, slots, variants
 from adctr.airflow_runner import DagRunFailed
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
+
 from tests.conftest import ROOT
 from training.config import model_config
 from training.dataset import training_splits

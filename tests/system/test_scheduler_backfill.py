@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from adctr import artifacts, slots
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
+
 from tests.system.airflow_stack import AirflowStack
 
 DAILY = "ad_performance_daily"
@@ -53,6 +54,7 @@ def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator,
             assert manifest["run_type"] == "backfill" and manifest["snapshot_date"] == REPORT_DATES[-1].isoformat()
             assert manifest["promotion"]["eligible"] is False, manifest["promotion"]
 
+        stack.api("PATCH", f"/api/v2/dags/{SYNC}", json={"is_paused": False})
         run = stack.api("POST", f"/api/v2/dags/{SYNC}/dagRuns", json={"logical_date": None, "conf": {}})
         stack.wait_for(
             lambda: stack.api("GET", f"/api/v2/dags/{SYNC}/dagRuns/{run['dag_run_id']}")["state"] == "success",

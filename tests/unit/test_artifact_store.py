@@ -3,6 +3,7 @@ kill -9 at every publish step, concurrent publishers, tampering, copies and reti
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from adctr import artifacts
 from adctr.serving.reader import VersionReader
 from adctr.storage import ObjectExistsError, open_store
+
 from tests.helpers import tiny_model_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +130,23 @@ def test_copy_is_idempotent_and_retire_hides_before_deleting(store_uri: str) -> 
     store.write_bytes("serving/ctr0/7.bak/_SUCCESS", b"")
     store.write_bytes("serving/ctr0/007/_SUCCESS", b"")
     assert artifacts.versions_under(store, "serving/ctr0") == []
+
+
+def test_the_airflow_path_goes_through_gcshook_on_the_emulator(gcs_store_uri: str, monkeypatch) -> None:  # noqa: ANN001
+    """get_store() in a task builds GCSStore on the provider's GCSHook (an anonymous
+    google_cloud_default connection here); what it publishes, a serving reader reads."""
+    from adctr.storage import GCSStore, get_store
+
+    bucket = gcs_store_uri.split("/")[2]
+    monkeypatch.setenv("ADCTR_STORAGE", "gcs")
+    monkeypatch.setenv("ADCTR_GCS_BUCKET", bucket)
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
+    ))  # fmt: skip
+    store = get_store("artifact")
+    assert isinstance(store, GCSStore) and store._client is None
+    version = artifacts.publish(store, "ctr", "main", FILES, {"blessed": True}).version
+    assert type(store._client).__module__.startswith("google.cloud.storage")  # made by GCSHook
+    assert store.uri("x") == f"gs://{bucket}/artifacts/x"
+    reader = VersionReader(open_store(f"gs://{bucket}/artifacts"), "models/ctr/main")
+    assert sorted(reader.poll()) == [version]

@@ -38,3 +38,9 @@ def test_train_speed_bench_smoke() -> None:
     result = _load("train_speed").run(rows=20000, rounds=5)
     assert result["trees"] >= 1 and result["ours_s"] > 0 and result["floor_s"] > 0
 
+
+
+def test_serving_latency_bench_smoke() -> None:
+    result = _load("serving_latency").run(rounds=5, requests_n=5, batch=50, train_rows=2000)
+    assert result["service"]["1"]["p50_ms"] > 0 and result["floor"]["50"]["p50_ms"] > 0
+    assert result["ratio_p50_batch"] > 0 and result["service"]["50 columnar"]["n"] == 5

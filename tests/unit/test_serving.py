@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from adctr import artifacts
-from adctr.serving.instances import InstanceError, to_frame
+from adctr.serving.instances import InstanceError, to_matrix
 from adctr.serving.reader import PolicyError, VersionPolicy, VersionReader
 from adctr.serving.service import SlotService, create_app
 from adctr.storage import LocalStore
+from fastapi.testclient import TestClient
+
 from tests.helpers import synthetic_examples, tiny_model_files
 from training.trainer import load_model
 
@@ -44,27 +44,45 @@ def test_loose_interface_ignores_extras_defaults_optionals_and_lists_bad_fields(
     expected = FITTED.predict(frame)
     for inst in instances:
         inst["campaign_id"] = "ignored"  # extra keys are ignored
-    np.testing.assert_allclose(FITTED.predict(to_frame(FITTED.spec, instances)), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(FITTED.predict_matrix(to_matrix(FITTED.spec, instances)), expected, rtol=0, atol=1e-12)
 
     partial = [dict(i) for i in instances]
     for inst in partial:
         inst.pop("creative_ctr_7d", None)
         inst.pop("industry", None)
     expected_partial = FITTED.predict(frame.drop(columns=["creative_ctr_7d", "industry"]))
-    np.testing.assert_allclose(FITTED.predict(to_frame(FITTED.spec, partial)), expected_partial, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(FITTED.predict_matrix(to_matrix(FITTED.spec, partial)), expected_partial, rtol=0, atol=1e-12)
 
     bad = [dict(i) for i in instances[:4]]
     del bad[0]["device"], bad[2]["medium"]
     bad[1]["headline_length"] = "long"
     bad[3]["report_date"] = "yesterday"
     with pytest.raises(InstanceError) as err:
-        to_frame(FITTED.spec, bad)
+        to_matrix(FITTED.spec, bad)
     text = str(err.value)
     for expected_text in ("missing required feature 'medium' (instance 2)", "missing required feature 'device' "
                           "(instance 0)", "'headline_length' must be a number (instance 1", "'report_date'"):  # fmt: skip
         assert expected_text in text
     with pytest.raises(InstanceError, match="non-empty list"):
-        to_frame(FITTED.spec, {"medium": "x"})
+        to_matrix(FITTED.spec, {"medium": "x"})
+    bad_types = [dict(instances[0], medium=3.5, device=True, headline_length=True, creative_ctr_7d="0.1")]
+    with pytest.raises(InstanceError) as err:
+        to_matrix(FITTED.spec, bad_types)
+    for name in ("'medium' must be a string", "'device' must be a string", "'headline_length' must be a number",
+                 "'creative_ctr_7d' must be a number"):  # fmt: skip
+        assert name in str(err.value)
+
+    # The columnar request shape gives the same matrix; lists must have one length.
+    columns = {k: [i.get(k) for i in instances] for k in frame.columns}
+    np.testing.assert_array_equal(to_matrix(FITTED.spec, inputs=columns), to_matrix(FITTED.spec, instances))
+    with pytest.raises(InstanceError, match="equal length"):
+        to_matrix(FITTED.spec, inputs={**columns, "device": ["x"]})
+    # Categoricals sent as integers, and date objects in process, are accepted as training does.
+    spec_frame = frame.assign(report_date=[d for d in frame["report_date"]])
+    np.testing.assert_array_equal(
+        to_matrix(FITTED.spec, inputs={**columns, "report_date": list(spec_frame["report_date"])}),
+        to_matrix(FITTED.spec, inputs=columns),
+    )
 
 
 def test_version_policies() -> None:

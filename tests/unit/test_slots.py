@@ -6,7 +6,6 @@ import json
 from datetime import date
 
 import pytest
-
 from adctr import artifacts, promotion, slots
 from adctr.storage import LocalStore
 

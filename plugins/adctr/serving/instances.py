@@ -1,48 +1,152 @@
-"""Request instances -> the frame `training.features.transform` expects (the loose interface).
+"""Request values -> the float matrix the model was trained on (the loose interface).
 
-An instance is a JSON object of raw feature values, the same columns training reads
-(`training.features.source_columns`). Keys the model does not use are ignored; optional
-features that are absent or null take the spec's default (LightGBM's "missing" when none);
-a missing required feature or a value of the wrong type is refused, listing every problem.
+Two request shapes, as in TF Serving's REST API: rows (`instances`: a list of objects) and
+columns (`inputs`: an object of equal-length lists). Values are the raw source columns that
+training reads (`training.features.source_columns`). Names the model does not use are
+ignored; optional features that are absent or null take the spec's default (LightGBM's
+"missing" when none); a missing required feature or a value of the wrong type is refused,
+listing every problem at once.
+
+`to_matrix` gives exactly what `training.features.transform` gives for the same values
+(vocabulary index for categoricals, NaN for unseen or missing, weekday derived from
+`report_date`); it is written column-wise over plain lists because serving sees small
+JSON batches, not DataFrames. tests/integration/test_serving_e2e.py holds the two to 1e-9.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from training.features import FeatureSpec
 
+NUMBER_TYPES = frozenset({int, float, type(None)})
+CATEGORY_TYPES = frozenset({str, int, type(None)})
+DATE_TYPES = frozenset({str, date, type(None)})
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0, as pandas' dayofweek)
+
 
 class InstanceError(ValueError):
-    """The request's instances cannot be scored; the message lists every problem."""
+    """The request cannot be scored; the message lists every problem."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
 
 
-def _indices(rows: list[int]) -> str:
-    shown = ", ".join(str(i) for i in rows[:5])
-    return f"instance {shown}" if len(rows) == 1 else f"instances {shown}" + (" ..." if len(rows) > 5 else "")
+@dataclass(frozen=True)
+class _Column:
+    index: int
+    source: str
+    kind: str  # "numeric" | "categorical" | "weekday"
+    required: bool
+    default: float | None
+    lookup: dict[str, int] | None
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+class MatrixBuilder:
+    """Precomputed per model version (vocabulary lookups), reused for every request."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.width = len(spec.features)
+        self.columns = []
+        for j, f in enumerate(spec.features):
+            if f.derived_from:
+                if f.name != "day_of_week":
+                    raise ValueError(f"serving cannot derive feature {f.name!r}")
+                kind = "weekday"
+            else:
+                kind = f.kind
+            lookup = {v: i for i, v in enumerate(f.vocabulary)} if kind == "categorical" else None
+            self.columns.append(_Column(j, f.derived_from or f.name, kind, f.required, f.default, lookup))
+        self.sources = sorted({c.source for c in self.columns})
+
+    def columns_of_instances(self, instances: Any) -> tuple[dict[str, list], int]:
+        if not isinstance(instances, list) or not instances:
+            raise InstanceError(["`instances` must be a non-empty list of objects"])
+        if not all(type(inst) is dict for inst in instances):
+            bad = [i for i, inst in enumerate(instances) if not isinstance(inst, dict)]
+            raise InstanceError([f"{_where(bad)} is not an object"])
+        return {s: [inst.get(s) for inst in instances] for s in self.sources}, len(instances)
+
+    def columns_of_inputs(self, inputs: Any) -> tuple[dict[str, list], int]:
+        if not isinstance(inputs, dict) or not inputs:
+            raise InstanceError(["`inputs` must be an object of equal-length lists"])
+        lengths = {k: len(v) for k, v in inputs.items() if isinstance(v, list)}
+        problems = [f"`inputs.{k}` must be a list" for k, v in inputs.items() if not isinstance(v, list)]
+        if len(set(lengths.values())) > 1 or 0 in lengths.values():
+            problems.append(f"`inputs` lists must be non-empty and of equal length, not {lengths}")
+        if problems:
+            raise InstanceError(problems)
+        n = next(iter(lengths.values()))
+        return {s: inputs.get(s) or [None] * n for s in self.sources}, n
+
+    def matrix(self, columns: dict[str, list], n: int) -> np.ndarray:
+        out = np.empty((n, self.width), dtype=np.float64)
+        problems: list[str] = []
+        for c in self.columns:
+            values = columns[c.source]
+            types = set(map(type, values))
+            if c.required and type(None) in types:
+                problems.append(f"missing required feature {c.source!r} ({_where(_none_at(values))})")
+                continue
+            if c.kind == "numeric":
+                col = self._numbers(c, values, types, problems)
+            elif c.kind == "categorical":
+                col = self._categories(c, values, types, problems)
+            else:
+                col = self._weekdays(c, values, types, problems)
+            if col is None:
+                continue
+            if c.default is not None:
+                col = np.where(np.isnan(col), c.default, col)
+            out[:, c.index] = col
+        if problems:
+            raise InstanceError(sorted(set(problems), key=problems.index))
+        return out
+
+    @staticmethod
+    def _numbers(c: _Column, values: list, types: set, problems: list[str]) -> np.ndarray | None:
+        if not types <= NUMBER_TYPES:
+            bad = [i for i, v in enumerate(values) if type(v) not in NUMBER_TYPES]
+            problems.append(f"feature {c.source!r} must be a number ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            return None
+        return np.array(values, dtype=np.float64)  # None -> NaN
+
+    @staticmethod
+    def _categories(c: _Column, values: list, types: set, problems: list[str]) -> np.ndarray | None:
+        if not types <= CATEGORY_TYPES:
+            bad = [i for i, v in enumerate(values) if type(v) not in CATEGORY_TYPES]
+            problems.append(f"feature {c.source!r} must be a string ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            return None
+        if int in types:
+            values = [None if v is None else str(v) for v in values]
+        get = c.lookup.get  # type: ignore[union-attr]
+        codes = np.fromiter((get(v, -1) for v in values), dtype=np.float64, count=len(values))
+        codes[codes < 0] = np.nan  # unseen category or null -> missing
+        return codes
+
+    @staticmethod
+    def _weekdays(c: _Column, values: list, types: set, problems: list[str]) -> np.ndarray | None:
+        bad = [] if types <= DATE_TYPES else [i for i, v in enumerate(values) if type(v) not in DATE_TYPES]
+        if not bad:
+            try:
+                days = np.array([v if v is None or isinstance(v, date) else v[:10] for v in values],
+                                dtype="datetime64[D]")  # fmt: skip
+            except ValueError:
+                bad = [i for i, v in enumerate(values) if isinstance(v, str) and not _is_iso_date(v)]
+        if bad:
+            problems.append(f"feature {c.source!r} must be a YYYY-MM-DD date ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            return None
+        weekday = ((days.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.float64)
+        weekday[np.isnat(days)] = np.nan
+        return weekday
 
 
-def _is_category(v: Any) -> bool:
-    return isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
-
-
-def _is_date(v: Any) -> bool:
-    if isinstance(v, date):
-        return True
-    if not isinstance(v, str):
-        return False
+def _is_iso_date(v: str) -> bool:
     try:
         date.fromisoformat(v[:10])
         return True
@@ -50,40 +154,17 @@ def _is_date(v: Any) -> bool:
         return False
 
 
-def to_frame(spec: FeatureSpec, instances: Any) -> pd.DataFrame:
-    """Validate `instances` (a list of objects) against `spec` and build the input frame."""
-    if not isinstance(instances, list) or not instances:
-        raise InstanceError(["`instances` must be a non-empty list of objects"])
-    not_objects = [i for i, inst in enumerate(instances) if not isinstance(inst, dict)]
-    if not_objects:
-        raise InstanceError([f"{_indices(not_objects)} is not an object"])
-    problems: list[str] = []
-    columns: dict[str, Any] = {}
-    for f in spec.features:
-        source = f.derived_from or f.name
-        if source in columns:
-            continue
-        values = [inst.get(source) for inst in instances]
-        absent = [i for i, v in enumerate(values) if v is None]
-        if f.required and absent:
-            problems.append(f"missing required feature {source!r} ({_indices(absent)})")
-            continue
-        if f.derived_from:
-            check, kind = _is_date, "a YYYY-MM-DD date"
-        elif f.kind == "categorical":
-            check, kind = _is_category, "a string"
-        else:
-            check, kind = _is_number, "a number"
-        wrong = [i for i, v in enumerate(values) if v is not None and not check(v)]
-        if wrong:
-            problems.append(f"feature {source!r} must be {kind} ({_indices(wrong)}, e.g. {values[wrong[0]]!r})")
-            continue
-        if f.derived_from:
-            columns[source] = pd.to_datetime(pd.Series([None if v is None else str(v)[:10] for v in values]))
-        elif f.kind == "categorical":
-            columns[source] = pd.Series([None if v is None else str(v) for v in values], dtype="string")
-        else:
-            columns[source] = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-    if problems:
-        raise InstanceError(problems)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(instances)))
+def _none_at(values: list) -> list[int]:
+    return [i for i, v in enumerate(values) if v is None]
+
+
+def _where(rows: list[int]) -> str:
+    shown = ", ".join(str(i) for i in rows[:5])
+    return (f"instance {shown}" if len(rows) == 1 else f"instances {shown}") + (" ..." if len(rows) > 5 else "")
+
+
+def to_matrix(spec: FeatureSpec, instances: Any = None, inputs: Any = None) -> np.ndarray:
+    """One-off conversion (the reader keeps a MatrixBuilder per loaded version)."""
+    builder = MatrixBuilder(spec)
+    columns, n = builder.columns_of_inputs(inputs) if inputs is not None else builder.columns_of_instances(instances)
+    return builder.matrix(columns, n)

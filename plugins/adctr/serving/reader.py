@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from adctr import artifacts
-from adctr.serving.instances import to_frame
+from adctr.serving.instances import InstanceError, MatrixBuilder
 from adctr.storage import ObjectNotFoundError, ObjectStore
 from training.trainer import FittedModel, load_model
 
@@ -39,7 +39,7 @@ class VersionPolicy:
     specific: tuple[int, ...] = ()
 
     @classmethod
-    def parse(cls, value: Any) -> "VersionPolicy":
+    def parse(cls, value: Any) -> VersionPolicy:
         if value in (None, "latest"):
             return cls()
         if isinstance(value, dict) and len(value) == 1:
@@ -67,6 +67,7 @@ class LoadedVersion:
     manifest: dict[str, Any]
     manifest_sha256: str
     fitted: FittedModel
+    builder: MatrixBuilder
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -77,9 +78,13 @@ class LoadedVersion:
     def variant(self) -> str:
         return str(self.manifest["variant"])
 
-    def predict(self, instances: list[dict[str, Any]]) -> np.ndarray:
-        """Probabilities for raw instances (the loose interface, then the training transform)."""
-        return self.fitted.predict(to_frame(self.fitted.spec, instances))
+    def predict(self, instances: Any = None, inputs: Any = None) -> np.ndarray:
+        """Probabilities for rows (`instances`) or columns (`inputs`) of raw feature values."""
+        if (instances is None) == (inputs is None):
+            raise InstanceError(["send exactly one of `instances` (rows) or `inputs` (columns)"])
+        b = self.builder
+        columns, n = b.columns_of_inputs(inputs) if inputs is not None else b.columns_of_instances(instances)
+        return self.fitted.predict_matrix(b.matrix(columns, n))
 
 
 class NoVersionError(LookupError):
@@ -127,7 +132,7 @@ class VersionReader:
         fitted = load_model(
             files[artifacts.MODEL_FILE].decode("utf-8"), files[artifacts.FEATURE_SPEC_FILE].decode("utf-8")
         )
-        return LoadedVersion(version, manifest, sha, fitted)
+        return LoadedVersion(version, manifest, sha, fitted, MatrixBuilder(fitted.spec))
 
     def poll(self) -> dict[int, LoadedVersion]:
         """Re-read the folder, load what the policy selects, swap in the new set.

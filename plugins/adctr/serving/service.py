@@ -1,6 +1,8 @@
 """The reference scoring service: TF-Serving-like REST over `VersionReader`s, with metrics.
 
-    POST /v1/models/{slot}:predict   {"instances": [{...}, ...], "version": optional}
+    POST /v1/models/{slot}:predict   {"instances": [{...}, ...]} (rows) or
+                                     {"inputs": {"feature": [...], ...}} (columns),
+                                     optional "version": N
          -> {"slot", "model", "variant", "version", "predictions": [p, ...]}
     GET  /v1/models/{slot}           loaded version(s), state, refused versions
     GET  /v1/models                  every slot
@@ -11,14 +13,22 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import Body, FastAPI, HTTPException
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 from adctr.serving.instances import InstanceError
 from adctr.serving.reader import NoVersionError, Poller, VersionPolicy, VersionReader
@@ -121,34 +131,43 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
         return service.readers[slot]
 
     @app.post("/v1/models/{slot}:predict")
-    def predict(slot: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    async def predict(slot: str, request: Request) -> Response:
+        """Scores inline on the event loop: CPU-bound work gains nothing from a thread hop
+        under the GIL; run several workers (processes) for parallelism."""
         started = time.perf_counter()
         reader = reader_for(slot)
-        requested = body.get("version")
         version_label = "none"
         try:
+            try:
+                body = json.loads(await request.body())
+            except ValueError as exc:
+                raise InstanceError([f"the body is not JSON: {exc}"]) from None
+            if not isinstance(body, dict):
+                raise InstanceError(["the body must be an object with `instances` or `inputs`"])
+            requested = body.get("version")
             if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool)):
                 raise InstanceError([f"`version` must be an integer, not {requested!r}"])
             lv = reader.get(requested)
             version_label = str(lv.version)
-            predictions = lv.predict(body.get("instances"))
+            predictions = lv.predict(body.get("instances"), body.get("inputs"))
         except NoVersionError as exc:
             service.metrics.requests.labels(slot, version_label, "unavailable").inc()
-            raise HTTPException(503 if requested is None else 404, str(exc)) from None
+            raise HTTPException(503 if body.get("version") is None else 404, str(exc)) from None
         except InstanceError as exc:
             service.metrics.requests.labels(slot, version_label, "bad_request").inc()
-            raise HTTPException(400, {"error": "invalid instances", "problems": exc.problems}) from None
+            raise HTTPException(400, {"error": "invalid request", "problems": exc.problems}) from None
         except Exception:
             service.metrics.requests.labels(slot, version_label, "error").inc()
             log.exception("%s: predict failed", slot)
             raise
+        payload = json.dumps({
+            "slot": slot, "model": lv.model, "variant": lv.variant, "version": lv.version,
+            "predictions": predictions.tolist(),
+        })  # fmt: skip
         service.metrics.requests.labels(slot, version_label, "ok").inc()
         service.metrics.instances.labels(slot, version_label).inc(len(predictions))
         service.metrics.latency.labels(slot, version_label).observe(time.perf_counter() - started)
-        return {
-            "slot": slot, "model": lv.model, "variant": lv.variant, "version": lv.version,
-            "predictions": predictions.tolist(),
-        }  # fmt: skip
+        return Response(payload, media_type="application/json")
 
     @app.get("/v1/models/{slot}")
     def status(slot: str) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""Scoring service latency and throughput vs. bare `Booster.predict` on the same rows.
+
+    python bench/serving_latency.py [--rounds 200] [--requests 400]
+
+One CTR model (LightGBM, the production parameters of config/models.yaml, `--rounds` trees)
+is published and copied into slot `ctr0`; `python -m adctr.serving` serves it in its own
+process on loopback. For 1-instance and 1,000-instance requests it reports client-observed
+p50/p99 latency and throughput (sequential requests over one keep-alive connection), beside:
+- the floor: `Booster.predict` on the already-transformed float matrix of the same rows;
+- the library: `VersionReader` + loose interface + feature transform + predict, in process
+  (what the service adds on top of that is HTTP, JSON and FastAPI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+
+def synthetic_frame(rows: int, seed: int = 3):  # noqa: ANN201 - pandas.DataFrame
+    import pandas as pd
+
+    from training.features import CATEGORICAL, NUMERIC
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.choice([f"{c}_{i}" for i in range(6)], rows) for c in CATEGORICAL})
+    for name in NUMERIC:
+        if name != "day_of_week":
+            frame[name] = rng.gamma(2.0, 10.0, rows)
+    frame.loc[rng.random(rows) < 0.1, "creative_ctr_7d"] = np.nan
+    frame["report_date"] = [date(2026, 11, 1) + timedelta(days=int(d)) for d in rng.integers(0, 28, rows)]
+    frame["impressions"] = rng.integers(50, 5000, rows)
+    logit = -3.5 + 0.5 * (frame["device"] == "device_0") + 0.01 * frame["headline_length"] - 0.2 * (frame["medium"] == "medium_1")
+    frame["clicks"] = rng.binomial(frame["impressions"], 1 / (1 + np.exp(-logit)))
+    return frame
+
+
+def instances(frame) -> list[dict]:  # noqa: ANN001
+    out = []
+    for row in frame.to_dict("records"):
+        out.append({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()
+                    if not (isinstance(v, float) and math.isnan(v))})  # fmt: skip
+    return json.loads(json.dumps(out, default=lambda v: v.item()))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": len(ms)}
+
+
+def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
+    import requests
+    from adctr import artifacts, settings
+    from adctr.serving.reader import VersionReader
+    from adctr.storage import LocalStore
+
+    from training.features import transform
+    from training.trainer import fit
+
+    cfg = dict(settings.load_config("models")["defaults"])
+    cfg.update(num_boost_round=rounds, early_stopping_rounds=rounds)
+    frame = synthetic_frame(train_rows)
+    fitted, _ = fit(frame.iloc[: train_rows * 4 // 5], frame.iloc[train_rows * 4 // 5 :], "clicks", "impressions", cfg)
+    files = {"model.txt": fitted.model_bytes(), "feature_spec.json": fitted.spec.to_json().encode(),
+             "metrics.json": b"{}"}  # fmt: skip
+    rows = synthetic_frame(batch, seed=11)
+    one, many = instances(rows.iloc[:1]), instances(rows)
+    columns = {k: [i.get(k) for i in many] for k in rows.columns}  # the columnar request shape
+    x_one, x_many = transform(fitted.spec, rows.iloc[:1]), transform(fitted.spec, rows)
+
+    result: dict = {"trees": fitted.booster.num_trees(), "features": len(fitted.spec.features), "batch": batch}
+    n1, nb = requests_n * 5, requests_n
+    result["floor"] = {
+        "1": _percentiles(_timed(lambda: fitted.booster.predict(x_one), n1)),
+        str(batch): _percentiles(_timed(lambda: fitted.booster.predict(x_many), nb)),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LocalStore(tmp)
+        version = artifacts.publish(store, "ctr", "main", files, {"blessed": True}).version
+        artifacts.copy_version(store, "models/ctr/main", version, "serving/ctr0")
+        reader = VersionReader(store, "serving/ctr0")
+        reader.poll()
+        lib = reader.get()
+        np.testing.assert_allclose(lib.predict(many), fitted.predict(rows), rtol=0, atol=1e-12)
+        result["library"] = {
+            "1": _percentiles(_timed(lambda: lib.predict(one), n1)),
+            str(batch): _percentiles(_timed(lambda: lib.predict(many), nb)),
+            f"{batch} columnar": _percentiles(_timed(lambda: lib.predict(inputs=columns), nb)),
+        }
+        port = _free_port()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "adctr.serving", "--store", tmp, "--slots", "ctr0", "--port", str(port),
+             "--poll-interval", "3600"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}/v1/models/ctr0:predict"
+            session = requests.Session()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if session.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["slots"]["ctr0"]:
+                        break
+                except (requests.ConnectionError, KeyError):
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("scoring service did not start")
+                time.sleep(0.1)
+            body_one, body_many = json.dumps({"instances": one}), json.dumps({"instances": many})
+            body_columns = json.dumps({"inputs": columns})
+            headers = {"Content-Type": "application/json"}
+            answer = session.post(url, data=body_many, headers=headers).json()
+            np.testing.assert_allclose(answer["predictions"], fitted.predict(rows), rtol=0, atol=1e-12)
+            for _ in range(20):  # warm up
+                session.post(url, data=body_one, headers=headers)
+            service = {}
+            for label, body, n, k in (("1", body_one, n1, 1), (str(batch), body_many, nb, batch),
+                                      (f"{batch} columnar", body_columns, nb, batch)):  # fmt: skip
+                times = _timed(lambda b=body: session.post(url, data=b, headers=headers).raise_for_status(), n)
+                service[label] = {**_percentiles(times), "instances_per_s": n * k / sum(times)}
+            result["service"] = service
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    for side in ("floor", "library"):
+        for label, stats in result[side].items():
+            stats["instances_per_s"] = int(label.split()[0]) / (stats["p50_ms"] / 1000)
+    b = str(batch)
+    result["ratio_p50_batch"] = result["service"][b]["p50_ms"] / result["floor"][b]["p50_ms"]
+    result["ratio_p50_batch_columnar"] = result["service"][f"{b} columnar"]["p50_ms"] / result["floor"][b]["p50_ms"]
+    result["overhead_p50_1_ms"] = result["service"]["1"]["p50_ms"] - result["floor"]["1"]["p50_ms"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    r = run(args.rounds, args.requests, args.batch)
+    print(f"model: {r['trees']} trees, {r['features']} features")
+    print(f"{'':10s} {'p50 ms':>9s} {'p99 ms':>9s} {'inst/s':>11s}   instances per request")
+    for side in ("floor", "library", "service"):
+        for label, s in r[side].items():
+            print(f"{side:10s} {s['p50_ms']:9.3f} {s['p99_ms']:9.3f} {s['instances_per_s']:11.0f}   {label}")
+    print(f"service / floor at {r['batch']} (p50): rows {r['ratio_p50_batch']:.2f}x, columns "
+          f"{r['ratio_p50_batch_columnar']:.2f}x; 1-instance overhead (p50): {r['overhead_p50_1_ms']:.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
