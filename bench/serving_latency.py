@@ -14,6 +14,7 @@ p50/p99 latency and throughput (sequential requests over one keep-alive connecti
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -57,6 +58,40 @@ def instances(frame) -> list[dict]:  # noqa: ANN001
     return json.loads(json.dumps(out, default=lambda v: v.item()))
 
 
+def arrow_stream(frame) -> bytes:  # noqa: ANN001
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _read(body: bytes):  # noqa: ANN202
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(body).read_all()
+
+
+def response_of(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def _handler_seconds(session, port: int) -> tuple[float, float]:  # noqa: ANN001
+    """(sum, count) of the service's own handler-latency histogram, all versions."""
+    text = session.get(f"http://127.0.0.1:{port}/metrics").text
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith("adctr_serving_request_seconds_sum{"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("adctr_serving_request_seconds_count{"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,6 +130,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
     rows = synthetic_frame(batch, seed=11)
     one, many = instances(rows.iloc[:1]), instances(rows)
     columns = {k: [i.get(k) for i in many] for k in rows.columns}  # the columnar request shape
+    arrow_body = arrow_stream(rows)
     x_one, x_many = transform(fitted.spec, rows.iloc[:1]), transform(fitted.spec, rows)
 
     result: dict = {"trees": fitted.booster.num_trees(), "features": len(fitted.spec.features), "batch": batch}
@@ -115,6 +151,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
             "1": _percentiles(_timed(lambda: lib.predict(one), n1)),
             str(batch): _percentiles(_timed(lambda: lib.predict(many), nb)),
             f"{batch} columnar": _percentiles(_timed(lambda: lib.predict(inputs=columns), nb)),
+            f"{batch} arrow": _percentiles(_timed(lambda: lib.predict_arrow(_read(arrow_body)), nb)),
         }
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
@@ -136,18 +173,38 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("scoring service did not start")
                 time.sleep(0.1)
-            body_one, body_many = json.dumps({"instances": one}), json.dumps({"instances": many})
-            body_columns = json.dumps({"inputs": columns})
+            body_one = json.dumps({"instances": one}).encode()
+            body_many = json.dumps({"instances": many}).encode()
+            body_columns = json.dumps({"inputs": columns}).encode()
+            arrow_headers = {"Content-Type": "application/vnd.apache.arrow.stream"}
+            answer = session.post(url, data=arrow_body, headers=arrow_headers).json()
+            np.testing.assert_allclose(answer["predictions"], fitted.predict(rows), rtol=0, atol=1e-12)
+            result["request_bytes"] = {"rows": len(body_many), "columnar": len(body_columns), "arrow": len(arrow_body)}
             headers = {"Content-Type": "application/json"}
             answer = session.post(url, data=body_many, headers=headers).json()
             np.testing.assert_allclose(answer["predictions"], fitted.predict(rows), rtol=0, atol=1e-12)
             for _ in range(20):  # warm up
                 session.post(url, data=body_one, headers=headers)
             service = {}
-            for label, body, n, k in (("1", body_one, n1, 1), (str(batch), body_many, nb, batch),
-                                      (f"{batch} columnar", body_columns, nb, batch)):  # fmt: skip
-                times = _timed(lambda b=body: session.post(url, data=b, headers=headers).raise_for_status(), n)
-                service[label] = {**_percentiles(times), "instances_per_s": n * k / sum(times)}
+            conn = http.client.HTTPConnection("127.0.0.1", port)  # lean keep-alive client
+            path = "/v1/models/ctr0:predict"
+
+            def post(body: bytes, h: dict) -> None:
+                conn.request("POST", path, body=body, headers=h)
+                response = response_of(conn)
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}")
+
+            for label, body, n, k, h in (
+                ("1", body_one, n1, 1, headers), (str(batch), body_many, nb, batch, headers),
+                (f"{batch} columnar", body_columns, nb, batch, headers),
+                (f"{batch} arrow", arrow_body, nb, batch, arrow_headers),
+            ):
+                before = _handler_seconds(session, port)
+                times = _timed(lambda b=body, h=h: post(b, h), n)
+                after = _handler_seconds(session, port)
+                service[label] = {**_percentiles(times), "instances_per_s": n * k / sum(times),
+                                  "handler_mean_ms": (after[0] - before[0]) / (after[1] - before[1]) * 1000}  # fmt: skip
             result["service"] = service
         finally:
             proc.terminate()
@@ -157,7 +214,8 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
             stats["instances_per_s"] = int(label.split()[0]) / (stats["p50_ms"] / 1000)
     b = str(batch)
     result["ratio_p50_batch"] = result["service"][b]["p50_ms"] / result["floor"][b]["p50_ms"]
-    result["ratio_p50_batch_columnar"] = result["service"][f"{b} columnar"]["p50_ms"] / result["floor"][b]["p50_ms"]
+    for shape in ("columnar", "arrow"):
+        result[f"ratio_p50_batch_{shape}"] = result["service"][f"{b} {shape}"]["p50_ms"] / result["floor"][b]["p50_ms"]
     result["overhead_p50_1_ms"] = result["service"]["1"]["p50_ms"] - result["floor"]["1"]["p50_ms"]
     return result
 
@@ -173,9 +231,12 @@ def main() -> None:
     print(f"{'':10s} {'p50 ms':>9s} {'p99 ms':>9s} {'inst/s':>11s}   instances per request")
     for side in ("floor", "library", "service"):
         for label, s in r[side].items():
-            print(f"{side:10s} {s['p50_ms']:9.3f} {s['p99_ms']:9.3f} {s['instances_per_s']:11.0f}   {label}")
+            handler = f"   (handler mean {s['handler_mean_ms']:.3f} ms)" if "handler_mean_ms" in s else ""
+            print(f"{side:10s} {s['p50_ms']:9.3f} {s['p99_ms']:9.3f} {s['instances_per_s']:11.0f}   {label}{handler}")
+    print(f"request bytes at {r['batch']}: {r['request_bytes']}")
     print(f"service / floor at {r['batch']} (p50): rows {r['ratio_p50_batch']:.2f}x, columns "
-          f"{r['ratio_p50_batch_columnar']:.2f}x; 1-instance overhead (p50): {r['overhead_p50_1_ms']:.2f} ms")  # fmt: skip
+          f"{r['ratio_p50_batch_columnar']:.2f}x, arrow {r['ratio_p50_batch_arrow']:.2f}x; "
+          f"1-instance overhead (p50): {r['overhead_p50_1_ms']:.2f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

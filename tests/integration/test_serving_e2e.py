@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import requests
 import yaml
@@ -190,6 +191,13 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     answer = requests.post(f"{service}/v1/models/cvr0:predict", json={"instances": instances}, timeout=60).json()
     assert (answer["model"], answer["variant"], answer["version"]) == ("cvr", "main", 2)
     assert len(answer["predictions"]) == len(holdout) > 50
+    np.testing.assert_allclose(answer["predictions"], expected, rtol=0, atol=1e-9)
+    sink = pa.BufferOutputStream()  # the same rows as an Arrow IPC stream (the large-batch shape)
+    table = pa.Table.from_pandas(expected_frame.assign(campaign_id="extra"), preserve_index=False)
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    answer = requests.post(f"{service}/v1/models/cvr0:predict", data=sink.getvalue().to_pybytes(), timeout=60,
+                           headers={"Content-Type": "application/vnd.apache.arrow.stream"}).json()  # fmt: skip
     np.testing.assert_allclose(answer["predictions"], expected, rtol=0, atol=1e-9)
     branch = requests.post(f"{service}/v1/models/cvr1:predict", json={"instances": instances}, timeout=60).json()
     assert branch["variant"] == VARIANT and not np.allclose(branch["predictions"], expected)

@@ -44,3 +44,4 @@ def test_serving_latency_bench_smoke() -> None:
     result = _load("serving_latency").run(rounds=5, requests_n=5, batch=50, train_rows=2000)
     assert result["service"]["1"]["p50_ms"] > 0 and result["floor"]["50"]["p50_ms"] > 0
     assert result["ratio_p50_batch"] > 0 and result["service"]["50 columnar"]["n"] == 5
+    assert result["ratio_p50_batch_arrow"] > 0 and result["service"]["50 arrow"]["handler_mean_ms"] > 0

@@ -85,6 +85,38 @@ def test_loose_interface_ignores_extras_defaults_optionals_and_lists_bad_fields(
     )
 
 
+def _arrow_body(frame) -> bytes:  # noqa: ANN001
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def test_arrow_requests_match_the_json_path_and_list_problems() -> None:
+    import pyarrow as pa
+
+    from adctr.serving.instances import ArrowMatrixBuilder, MatrixBuilder
+
+    frame = synthetic_examples(n=30).drop(columns=["industry"])  # an optional feature left out
+    frame["campaign_id"] = "extra"
+    builder = MatrixBuilder(FITTED.spec)
+    arrow = ArrowMatrixBuilder(builder, FITTED.spec)
+    table = pa.ipc.open_stream(_arrow_body(frame)).read_all()
+    np.testing.assert_array_equal(arrow.matrix(table), to_matrix(FITTED.spec, instances_of(frame)))
+    as_strings = table.set_column(table.schema.get_field_index("report_date"), "report_date",
+                                  pa.array([d.isoformat() for d in frame["report_date"]]))  # fmt: skip
+    np.testing.assert_array_equal(arrow.matrix(as_strings), arrow.matrix(table))
+    bad = table.drop_columns(["device"]).set_column(
+        table.schema.get_field_index("headline_length") - 1, "headline_length", pa.array(["x"] * 30)
+    )
+    with pytest.raises(InstanceError) as err:
+        arrow.matrix(bad)
+    assert "missing required feature 'device'" in str(err.value) and "'headline_length' must be a number" in str(err.value)
+
+
 def test_version_policies() -> None:
     assert VersionPolicy.parse("latest").select([1, 3, 2]) == [3]
     assert VersionPolicy.parse({"latest": 2}).select([1, 3, 2]) == [2, 3]
@@ -128,6 +160,12 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
         assert client.get("/v1/models/ctr1").json()["state"] == "NO_VERSION"
         assert client.post("/v1/models/ctr1:predict", json=body).status_code == 503
         assert client.post("/v1/models/nope:predict", json=body).status_code == 404
+        arrow = client.post("/v1/models/ctr0:predict", content=_arrow_body(frame),
+                            headers={"Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
+        assert arrow.json()["predictions"] == out2["predictions"]
+        garbage = client.post("/v1/models/ctr0:predict", content=b"xx",
+                              headers={"Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
+        assert garbage.status_code == 400 and "not an Arrow IPC stream" in garbage.text
         bad = client.post("/v1/models/ctr0:predict", json={"instances": [{"medium": "x"}]})
         assert bad.status_code == 400 and "missing required feature 'device'" in json.dumps(bad.json())
 
@@ -142,6 +180,7 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
         metrics = client.get("/metrics").text
     assert 'adctr_serving_requests_total{outcome="ok",slot="ctr0",version="1"} 1.0' in metrics
     assert 'adctr_serving_requests_total{outcome="bad_request",slot="ctr0",version="2"} 1.0' in metrics
+    assert 'adctr_serving_requests_total{outcome="bad_request",slot="ctr0",version="none"} 1.0' in metrics
     assert 'adctr_serving_requests_total{outcome="unavailable",slot="ctr1",version="none"} 1.0' in metrics
     assert 'adctr_serving_loaded_version{slot="ctr0"} 2.0' in metrics
     assert 'adctr_serving_load_failures_total{slot="ctr0"} 1.0' in metrics

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from adctr import artifacts
-from adctr.serving.instances import InstanceError, MatrixBuilder
+from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
 from adctr.storage import ObjectNotFoundError, ObjectStore
 from training.trainer import FittedModel, load_model
 
@@ -68,6 +68,7 @@ class LoadedVersion:
     manifest_sha256: str
     fitted: FittedModel
     builder: MatrixBuilder
+    arrow_builder: ArrowMatrixBuilder
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -85,6 +86,10 @@ class LoadedVersion:
         b = self.builder
         columns, n = b.columns_of_inputs(inputs) if inputs is not None else b.columns_of_instances(instances)
         return self.fitted.predict_matrix(b.matrix(columns, n))
+
+    def predict_arrow(self, table: Any) -> np.ndarray:
+        """Probabilities for an Arrow table of raw feature columns."""
+        return self.fitted.predict_matrix(self.arrow_builder.matrix(table))
 
 
 class NoVersionError(LookupError):
@@ -132,7 +137,8 @@ class VersionReader:
         fitted = load_model(
             files[artifacts.MODEL_FILE].decode("utf-8"), files[artifacts.FEATURE_SPEC_FILE].decode("utf-8")
         )
-        return LoadedVersion(version, manifest, sha, fitted, MatrixBuilder(fitted.spec))
+        builder = MatrixBuilder(fitted.spec)
+        return LoadedVersion(version, manifest, sha, fitted, builder, ArrowMatrixBuilder(builder, fitted.spec))
 
     def poll(self) -> dict[int, LoadedVersion]:
         """Re-read the folder, load what the policy selects, swap in the new set.

@@ -2,7 +2,9 @@
 
     POST /v1/models/{slot}:predict   {"instances": [{...}, ...]} (rows) or
                                      {"inputs": {"feature": [...], ...}} (columns),
-                                     optional "version": N
+                                     optional "version": N; or an Arrow IPC stream
+                                     (Content-Type: application/vnd.apache.arrow.stream,
+                                     ?version=N) of feature columns
          -> {"slot", "model", "variant", "version", "predictions": [p, ...]}
     GET  /v1/models/{slot}           loaded version(s), state, refused versions
     GET  /v1/models                  every slot
@@ -36,6 +38,7 @@ from adctr.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -113,6 +116,15 @@ class SlotService:
         }
 
 
+def _read_arrow(raw: bytes) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.ipc.open_stream(raw).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InstanceError([f"the body is not an Arrow IPC stream: {exc}"]) from None
+
+
 def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,21 +150,32 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
         reader = reader_for(slot)
         version_label = "none"
         try:
-            try:
-                body = json.loads(await request.body())
-            except ValueError as exc:
-                raise InstanceError([f"the body is not JSON: {exc}"]) from None
-            if not isinstance(body, dict):
-                raise InstanceError(["the body must be an object with `instances` or `inputs`"])
-            requested = body.get("version")
+            raw = await request.body()
+            requested: Any = request.query_params.get("version")
+            if request.headers.get("content-type", "").startswith(ARROW_STREAM):
+                table = _read_arrow(raw)
+                body = None
+            else:
+                try:
+                    body = json.loads(raw)
+                except ValueError as exc:
+                    raise InstanceError([f"the body is not JSON: {exc}"]) from None
+                if not isinstance(body, dict):
+                    raise InstanceError(["the body must be an object with `instances` or `inputs`"])
+                requested = body.get("version", requested)
+            if isinstance(requested, str):
+                requested = int(requested) if requested.isdigit() else requested
             if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool)):
                 raise InstanceError([f"`version` must be an integer, not {requested!r}"])
             lv = reader.get(requested)
             version_label = str(lv.version)
-            predictions = lv.predict(body.get("instances"), body.get("inputs"))
+            if body is None:
+                predictions = lv.predict_arrow(table)
+            else:
+                predictions = lv.predict(body.get("instances"), body.get("inputs"))
         except NoVersionError as exc:
             service.metrics.requests.labels(slot, version_label, "unavailable").inc()
-            raise HTTPException(503 if body.get("version") is None else 404, str(exc)) from None
+            raise HTTPException(503 if requested is None else 404, str(exc)) from None
         except InstanceError as exc:
             service.metrics.requests.labels(slot, version_label, "bad_request").inc()
             raise HTTPException(400, {"error": "invalid request", "problems": exc.problems}) from None
