@@ -58,16 +58,6 @@ def instances(frame) -> list[dict]:  # noqa: ANN001
     return json.loads(json.dumps(out, default=lambda v: v.item()))
 
 
-def arrow_stream(frame) -> bytes:  # noqa: ANN001
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
 def _read(body: bytes):  # noqa: ANN202
     import pyarrow as pa
 
@@ -115,6 +105,7 @@ def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
 def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
     import requests
     from adctr import artifacts, settings
+    from adctr.serving.instances import arrow_request_body
     from adctr.serving.reader import VersionReader
     from adctr.storage import LocalStore
 
@@ -130,7 +121,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
     rows = synthetic_frame(batch, seed=11)
     one, many = instances(rows.iloc[:1]), instances(rows)
     columns = {k: [i.get(k) for i in many] for k in rows.columns}  # the columnar request shape
-    arrow_body = arrow_stream(rows)
+    arrow_body = arrow_request_body(rows)
     x_one, x_many = transform(fitted.spec, rows.iloc[:1]), transform(fitted.spec, rows)
 
     result: dict = {"trees": fitted.booster.num_trees(), "features": len(fitted.spec.features), "batch": batch}

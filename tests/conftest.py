@@ -85,3 +85,18 @@ def gcs_store_uri(gcs_emulator: str, request: pytest.FixtureRequest) -> str:
     bucket = re.sub(r"[^a-z0-9-]", "-", f"t-{uuid.uuid4().hex[:8]}-{request.node.name.lower()}")[:60].strip("-")
     gcs_client().create_bucket(bucket)
     return f"gs://{bucket}/artifacts"
+
+
+@pytest.fixture
+def gcs_airflow_backend(gcs_store_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Select GCS storage on the emulator for get_store(): the production path through the
+    Google provider's GCSHook with an anonymous google_cloud_default connection."""
+    import json
+
+    bucket = gcs_store_uri.split("/")[2]
+    monkeypatch.setenv("ADCTR_STORAGE", "gcs")
+    monkeypatch.setenv("ADCTR_GCS_BUCKET", bucket)
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(
+        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
+    ))  # fmt: skip
+    return f"gs://{bucket}/artifacts"

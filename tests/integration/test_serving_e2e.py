@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 import requests
 import yaml
 from adctr import artifacts, slots, variants
 from adctr.airflow_runner import DagRunFailed
+from adctr.serving.instances import arrow_request_body
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
 
@@ -192,11 +192,8 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     assert (answer["model"], answer["variant"], answer["version"]) == ("cvr", "main", 2)
     assert len(answer["predictions"]) == len(holdout) > 50
     np.testing.assert_allclose(answer["predictions"], expected, rtol=0, atol=1e-9)
-    sink = pa.BufferOutputStream()  # the same rows as an Arrow IPC stream (the large-batch shape)
-    table = pa.Table.from_pandas(expected_frame.assign(campaign_id="extra"), preserve_index=False)
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    answer = requests.post(f"{service}/v1/models/cvr0:predict", data=sink.getvalue().to_pybytes(), timeout=60,
+    arrow_body = arrow_request_body(expected_frame.assign(campaign_id="extra"))  # the large-batch shape
+    answer = requests.post(f"{service}/v1/models/cvr0:predict", data=arrow_body, timeout=60,
                            headers={"Content-Type": "application/vnd.apache.arrow.stream"}).json()  # fmt: skip
     np.testing.assert_allclose(answer["predictions"], expected, rtol=0, atol=1e-9)
     branch = requests.post(f"{service}/v1/models/cvr1:predict", json={"instances": instances}, timeout=60).json()

@@ -3,8 +3,6 @@ GCSHook against a real GCS API emulator (fake-gcs-server)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 from adctr import artifacts, slots
@@ -17,24 +15,13 @@ from tests.helpers import tiny_model_files
 ELIGIBLE = {"blessed": True, "promotion": {"eligible": True, "why": "scheduled run on the newest data"}}
 
 
-@pytest.fixture
-def gcs_backend(gcs_store_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    bucket = gcs_store_uri.split("/")[2]
-    monkeypatch.setenv("ADCTR_STORAGE", "gcs")
-    monkeypatch.setenv("ADCTR_GCS_BUCKET", bucket)
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
-    ))  # fmt: skip
-    return f"gs://{bucket}/artifacts"
-
-
-def test_slot_sync_dag_on_gcs(runner, gcs_backend, config_copy, isolated_var) -> None:  # noqa: ANN001
+def test_slot_sync_dag_on_gcs(runner, gcs_airflow_backend, config_copy, isolated_var) -> None:  # noqa: ANN001
     store = get_store("artifact")
     files = tiny_model_files()
     for model in ("ctr", "cvr"):
         artifacts.publish(store, model, "main", files, ELIGIBLE)
         artifacts.publish(store, model, "main", files, {**ELIGIBLE, "blessed": False})
-    reader = VersionReader(open_store(gcs_backend), "serving/cvr0")
+    reader = VersionReader(open_store(gcs_airflow_backend), "serving/cvr0")
     assert reader.poll() == {}
 
     outcome = runner.run("serving_slot_sync", None, conf={"retention_dry_run": True})

@@ -3,7 +3,6 @@ kill -9 at every publish step, concurrent publishers, tampering, copies and reti
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -132,17 +131,12 @@ def test_copy_is_idempotent_and_retire_hides_before_deleting(store_uri: str) -> 
     assert artifacts.versions_under(store, "serving/ctr0") == []
 
 
-def test_the_airflow_path_goes_through_gcshook_on_the_emulator(gcs_store_uri: str, monkeypatch) -> None:  # noqa: ANN001
+def test_the_airflow_path_goes_through_gcshook_on_the_emulator(gcs_airflow_backend: str) -> None:
     """get_store() in a task builds GCSStore on the provider's GCSHook (an anonymous
     google_cloud_default connection here); what it publishes, a serving reader reads."""
     from adctr.storage import GCSStore, get_store
 
-    bucket = gcs_store_uri.split("/")[2]
-    monkeypatch.setenv("ADCTR_STORAGE", "gcs")
-    monkeypatch.setenv("ADCTR_GCS_BUCKET", bucket)
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(
-        {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
-    ))  # fmt: skip
+    bucket = gcs_airflow_backend.split("/")[2]
     store = get_store("artifact")
     assert isinstance(store, GCSStore) and store._client is None
     version = artifacts.publish(store, "ctr", "main", FILES, {"blessed": True}).version

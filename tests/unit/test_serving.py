@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adctr import artifacts
-from adctr.serving.instances import InstanceError, to_matrix
+from adctr.serving.instances import InstanceError, arrow_request_body, to_matrix
 from adctr.serving.reader import PolicyError, VersionPolicy, VersionReader
 from adctr.serving.service import SlotService, create_app
 from adctr.storage import LocalStore
@@ -85,26 +85,15 @@ def test_loose_interface_ignores_extras_defaults_optionals_and_lists_bad_fields(
     )
 
 
-def _arrow_body(frame) -> bytes:  # noqa: ANN001
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
 def test_arrow_requests_match_the_json_path_and_list_problems() -> None:
     import pyarrow as pa
-
     from adctr.serving.instances import ArrowMatrixBuilder, MatrixBuilder
 
     frame = synthetic_examples(n=30).drop(columns=["industry"])  # an optional feature left out
     frame["campaign_id"] = "extra"
     builder = MatrixBuilder(FITTED.spec)
     arrow = ArrowMatrixBuilder(builder, FITTED.spec)
-    table = pa.ipc.open_stream(_arrow_body(frame)).read_all()
+    table = pa.ipc.open_stream(arrow_request_body(frame)).read_all()
     np.testing.assert_array_equal(arrow.matrix(table), to_matrix(FITTED.spec, instances_of(frame)))
     as_strings = table.set_column(table.schema.get_field_index("report_date"), "report_date",
                                   pa.array([d.isoformat() for d in frame["report_date"]]))  # fmt: skip
@@ -160,7 +149,7 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
         assert client.get("/v1/models/ctr1").json()["state"] == "NO_VERSION"
         assert client.post("/v1/models/ctr1:predict", json=body).status_code == 503
         assert client.post("/v1/models/nope:predict", json=body).status_code == 404
-        arrow = client.post("/v1/models/ctr0:predict", content=_arrow_body(frame),
+        arrow = client.post("/v1/models/ctr0:predict", content=arrow_request_body(frame),
                             headers={"Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
         assert arrow.json()["predictions"] == out2["predictions"]
         garbage = client.post("/v1/models/ctr0:predict", content=b"xx",

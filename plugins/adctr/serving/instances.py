@@ -47,6 +47,10 @@ class _Column:
     default: float | None
     lookup: dict[str, int] | None
 
+    def place(self, out: np.ndarray, col: np.ndarray) -> None:
+        """Write the column into the matrix, missing values taking the spec's default."""
+        out[:, self.index] = col if self.default is None else np.where(np.isnan(col), self.default, col)
+
 
 class MatrixBuilder:
     """Precomputed per model version (vocabulary lookups), reused for every request."""
@@ -100,11 +104,8 @@ class MatrixBuilder:
                 col = self._categories(c, values, types, problems)
             else:
                 col = self._weekdays(c, values, types, problems)
-            if col is None:
-                continue
-            if c.default is not None:
-                col = np.where(np.isnan(col), c.default, col)
-            out[:, c.index] = col
+            if col is not None:
+                c.place(out, col)
         if problems:
             raise InstanceError(sorted(set(problems), key=problems.index))
         return out
@@ -197,9 +198,7 @@ class ArrowMatrixBuilder:
                     col = self._weekday(c, arr, t, problems)
                     if col is None:
                         continue
-            if c.default is not None:
-                col = np.where(np.isnan(col), c.default, col)
-            out[:, c.index] = col
+            c.place(out, col)
         if problems:
             raise InstanceError(problems)
         return out
@@ -221,6 +220,17 @@ class ArrowMatrixBuilder:
             return None
         days = pc.cast(arr, pa.int32()).to_numpy(zero_copy_only=False)  # nulls -> NaN (float)
         return (days + EPOCH_WEEKDAY) % 7
+
+
+def arrow_request_body(frame: Any) -> bytes:
+    """A pandas DataFrame or Arrow table as the Arrow IPC stream the service accepts (clients)."""
+    import pyarrow as pa
+
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
 
 
 def _is_iso_date(v: str) -> bool:
