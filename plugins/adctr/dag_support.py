@@ -79,6 +79,11 @@ def media_names() -> list[str]:
     return list(configured_media())
 
 
+def slot_names() -> list[str]:
+    """Serving slots configured in config/slots.yaml (a small YAML read, fine at parse time)."""
+    return sorted(settings.load_config("slots").get("slots") or {})
+
+
 def validate_dates_task(table_id: str, report_dates: Any) -> Any:
     """`validate_task` mapped over a list (XCom) of report dates, one instance per date."""
     return validate_task(table_id).override(map_index_template=DATE_MAP_INDEX).expand(report_date=report_dates)
