@@ -5,6 +5,7 @@ changes nothing if any slot is wrong; only then does it copy. A slot change copi
 version (never moves it: `models/` stays the system of record), writes `_SUCCESS` last, then
 retires the slot's other versions (`_SUCCESS` first), so a reader always sees one complete
 version. Every change appends one immutable record under `serving/_audit/`.
+Retention of the versions themselves is in adctr.retention.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from adctr import artifacts, settings
@@ -133,7 +134,8 @@ def current(store: ObjectStore, slot: str) -> dict[str, Any] | None:
     return {"model": manifest["model"], "variant": manifest["variant"], "version": manifest["version"]}
 
 
-def _variants(store: ObjectStore, model: str) -> set[str]:
+def variants_of(store: ObjectStore, model: str) -> set[str]:
+    """Variants anything was ever published under for `model`."""
     return {k.split("/")[2] for k in store.list(f"models/{model}/") if k.count("/") >= 3}
 
 
@@ -144,7 +146,7 @@ def plan(store: ObjectStore, specs: list[SlotSpec], pins: dict[str, dict[str, An
     changes = []
     for spec in specs:
         where = f"slot {spec.slot} ({spec.model}/{spec.variant})"
-        if spec.variant not in _variants(store, spec.model):
+        if spec.variant not in variants_of(store, spec.model):
             errors.append(f"{where}: unknown variant, nothing was ever published under "
                           f"{store.uri(artifacts.model_prefix(spec.model, spec.variant))}/")  # fmt: skip
             continue
@@ -209,58 +211,6 @@ def audit_log(store: ObjectStore, slot: str | None = None) -> list[dict[str, Any
     """Every slot change, oldest first (optionally of one slot)."""
     records = [json.loads(store.read_bytes(k)) for k in store.list(AUDIT + "/") if k.endswith(".json")]
     return [r for r in records if slot is None or r["slot"] == slot]
-
-
-# --- retention -------------------------------------------------------------------------------
-
-
-def retention_plan(
-    store: ObjectStore, specs: list[SlotSpec], keep: int, stale_claim_hours: float = 24.0
-) -> list[dict[str, Any]]:
-    """Versions retention would delete: beyond the newest `keep` complete ones per
-    model/variant, never one a slot serves or a pin names, and abandoned partial versions
-    (a claim older than `stale_claim_hours` with no `_SUCCESS`) below the newest claim."""
-    if keep < 1:
-        raise SlotSyncError(f"retention.keep_versions must be at least 1, not {keep}")
-    in_use: set[tuple[str, str, int]] = set()
-    for spec in specs:
-        state = current(store, spec.slot)
-        if state:
-            in_use.add((state["model"], state["variant"], state["version"]))
-        if spec.pinned is not None:
-            in_use.add((spec.model, spec.variant, spec.pinned))
-    by_slot = {s.slot: s for s in specs}
-    for slot, pin in read_pins(store).items():
-        if slot in by_slot:
-            in_use.add((by_slot[slot].model, by_slot[slot].variant, int(pin["version"])))
-    cutoff = datetime.now(timezone.utc) - timedelta(hours=stale_claim_hours)
-    doomed = []
-    for model in sorted({k.split("/")[1] for k in store.list("models/") if k.count("/") >= 3}):
-        for variant in sorted(_variants(store, model)):
-            complete = artifacts.complete_versions(store, model, variant)
-            claims = artifacts.versions_under(store, artifacts.model_prefix(model, variant), artifacts.VERSION_CLAIM)
-            for version in complete[:-keep]:
-                if (model, variant, version) not in in_use:
-                    doomed.append({"model": model, "variant": variant, "version": version,
-                                   "why": f"older than the newest {keep} versions"})  # fmt: skip
-            for version in claims[:-1]:
-                if version in complete:
-                    continue
-                claim = artifacts.read_file(store, model, variant, version, artifacts.VERSION_CLAIM)
-                try:
-                    claimed = datetime.fromisoformat(json.loads(claim)["claimed_at"])
-                except (ValueError, KeyError, TypeError):
-                    claimed = datetime.min.replace(tzinfo=timezone.utc)
-                if claimed < cutoff:
-                    doomed.append({"model": model, "variant": variant, "version": version,
-                                   "why": f"abandoned partial publish (claimed {claim.decode()[:40]})"})  # fmt: skip
-    return doomed
-
-
-def prune(store: ObjectStore, doomed: list[dict[str, Any]]) -> None:
-    """Delete what `retention_plan` listed (the version-number claims stay, so no reuse)."""
-    for item in doomed:
-        artifacts.retire_version(store, artifacts.model_prefix(item["model"], item["variant"]), item["version"])
 
 
 def _now() -> str:

@@ -422,17 +422,17 @@ def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
 
 def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
     """Delete versions past `retention.keep_versions` that nothing uses (or only list them)."""
-    from adctr import settings, slots
+    from adctr import retention, settings, slots
     from adctr.storage import get_store
 
     dry_run = bool((context.get("params") or {}).get("retention_dry_run"))
     store = get_store("artifact")
     with permanent_errors():
         keep = int((settings.load_config("slots").get("retention") or {}).get("keep_versions", 5))
-        doomed = slots.retention_plan(store, slots.load_slots(), keep)
+        doomed = retention.plan(store, slots.load_slots(), keep)
     for item in doomed:
         log.info("%s %s/%s v%d: %s", "would delete" if dry_run else "deleting",
                  item["model"], item["variant"], item["version"], item["why"])  # fmt: skip
     if not dry_run:
-        slots.prune(store, doomed)
+        retention.prune(store, doomed)
     return doomed

@@ -3,6 +3,7 @@ of the daily pipeline, then a retraining backfill, whose versions must not reach
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 from adctr import artifacts, slots
@@ -19,11 +20,19 @@ REPORT_DATES = [date(2026, 11, 2) + timedelta(days=i) for i in range(6)]
 
 def _backfill(stack: AirflowStack, dag_id: str, first: str, last: str, runs: int, conf: dict, timeout: float) -> None:
     stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-    created = stack.api("POST", "/api/v2/backfills", json={
+    body = {
         "dag_id": dag_id, "from_date": first, "to_date": last, "run_backwards": False,
         "dag_run_conf": conf, "reprocess_behavior": "none", "max_active_runs": 3,
-    })  # fmt: skip
-    assert created["dag_id"] == dag_id
+    }  # fmt: skip
+    # On SQLite, Airflow refuses to create a backfill while another component holds the
+    # database lock (HTTP 503, "Database is locked"): retry, as an operator would.
+    for attempt in range(10):
+        resp = stack.session.post(f"{stack.base}/api/v2/backfills", json=body, timeout=30)
+        if resp.status_code != 503 or "locked" not in resp.text or attempt == 9:
+            break
+        time.sleep(2)
+    assert resp.status_code == 200, f"POST /api/v2/backfills: HTTP {resp.status_code}: {resp.text[:500]}"
+    assert resp.json()["dag_id"] == dag_id
 
     def done() -> list[dict] | None:
         found = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]

@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 import pytest
-from adctr import artifacts, promotion, slots
+from adctr import artifacts, promotion, retention, slots
 from adctr.storage import LocalStore
 
 FILES = {"model.txt": b"tree", "feature_spec.json": b"{}", "metrics.json": b"{}"}
@@ -118,11 +118,11 @@ def test_retention_keeps_newest_and_everything_in_use(tmp_path) -> None:  # noqa
     store.write_bytes("models/cvr/main/7/_VERSION", json.dumps({"claimed_at": "2026-01-01T00:00:00+00:00"}).encode())
     store.write_bytes("models/cvr/main/7/model.txt", b"half")  # a killed publisher's leftovers
     _publish(store)  # 8
-    doomed = slots.retention_plan(store, specs, keep=3)
+    doomed = retention.plan(store, specs, keep=3)
     assert sorted(d["version"] for d in doomed) == [1, 3, 4, 7]  # 2 is pinned and served
     assert store.exists("models/cvr/main/1/_SUCCESS")  # planning deletes nothing (dry run)
-    slots.prune(store, doomed)
+    retention.prune(store, doomed)
     assert artifacts.complete_versions(store, "cvr", "main") == [2, 5, 6, 8]
     assert _publish(store) == 9  # claims survive retention: numbers are never reused
     with pytest.raises(slots.SlotSyncError, match="at least 1"):
-        slots.retention_plan(store, specs, keep=0)
+        retention.plan(store, specs, keep=0)
