@@ -61,6 +61,6 @@ def plan(
 
 
 def prune(store: ObjectStore, doomed: list[dict[str, Any]]) -> None:
-    """Delete what `retention_plan` listed (the version-number claims stay, so no reuse)."""
+    """Delete what `plan` listed (the version-number claims stay, so no reuse)."""
     for item in doomed:
         artifacts.retire_version(store, artifacts.model_prefix(item["model"], item["variant"]), item["version"])
