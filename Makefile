@@ -11,7 +11,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving
+.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving composer-deploy
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -104,3 +104,8 @@ deploy-variant: install
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install
 	$(PY) bench/serving_latency.py --rounds $(or $(ROUNDS),200)
+
+## Cloud Composer: print (dry run) or run (RUN=1) the bucket sync, packages, env and connections.
+##   make composer-deploy BUCKET=gs://<environment bucket> [RUN=1]
+composer-deploy: install
+	$(PY) -m adctr.composer --bucket $(BUCKET) $(if $(RUN),--run)
