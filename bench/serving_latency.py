@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import os
 import socket
 import subprocess
@@ -48,14 +47,6 @@ def synthetic_frame(rows: int, seed: int = 3):  # noqa: ANN201 - pandas.DataFram
     logit = -3.5 + 0.5 * (frame["device"] == "device_0") + 0.01 * frame["headline_length"] - 0.2 * (frame["medium"] == "medium_1")
     frame["clicks"] = rng.binomial(frame["impressions"], 1 / (1 + np.exp(-logit)))
     return frame
-
-
-def instances(frame) -> list[dict]:  # noqa: ANN001
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()
-                    if not (isinstance(v, float) and math.isnan(v))})  # fmt: skip
-    return json.loads(json.dumps(out, default=lambda v: v.item()))
 
 
 def _read(body: bytes):  # noqa: ANN202
@@ -105,7 +96,7 @@ def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
 def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
     import requests
     from adctr import artifacts, settings
-    from adctr.serving.instances import arrow_request_body
+    from adctr.serving.instances import arrow_request_body, json_instances
     from adctr.serving.reader import VersionReader
     from adctr.storage import LocalStore
 
@@ -119,7 +110,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
     files = {"model.txt": fitted.model_bytes(), "feature_spec.json": fitted.spec.to_json().encode(),
              "metrics.json": b"{}"}  # fmt: skip
     rows = synthetic_frame(batch, seed=11)
-    one, many = instances(rows.iloc[:1]), instances(rows)
+    one, many = json_instances(rows.iloc[:1]), json_instances(rows)
     columns = {k: [i.get(k) for i in many] for k in rows.columns}  # the columnar request shape
     arrow_body = arrow_request_body(rows)
     x_one, x_many = transform(fitted.spec, rows.iloc[:1]), transform(fitted.spec, rows)

@@ -100,6 +100,11 @@ def upstream_tables(table_ids: list[str]) -> set[str]:
     return seen
 
 
+def inputs_of(table_ids: list[str]) -> list[str]:
+    """Tables the given models read, directly or through each other, that they do not build."""
+    return sorted(upstream_tables(table_ids) - set(table_ids))
+
+
 def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = None) -> str:
     """Render a model's Jinja for one date. Values reach the SQL as query parameters (@ds)."""
     import jinja2

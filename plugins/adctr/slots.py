@@ -112,9 +112,12 @@ def read_pins(store: ObjectStore) -> dict[str, dict[str, Any]]:
     return pins
 
 
-def set_pin(store: ObjectStore, slot: str, version: int, reason: str, actor: dict[str, Any]) -> dict[str, Any]:
-    pin = {"slot": slot, "version": version, "reason": reason, "at": _now(), **actor}
-    store.write_bytes(f"{PINS}/{slot}.json", json.dumps(pin, sort_keys=True).encode())
+def new_pin(slot: str, version: int, reason: str, actor: dict[str, Any]) -> dict[str, Any]:
+    return {"slot": slot, "version": version, "reason": reason, "at": _now(), **actor}
+
+
+def set_pin(store: ObjectStore, pin: dict[str, Any]) -> dict[str, Any]:
+    store.write_bytes(f"{PINS}/{pin['slot']}.json", json.dumps(pin, sort_keys=True).encode())
     return pin
 
 

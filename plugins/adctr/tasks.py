@@ -187,7 +187,7 @@ def check_training_inputs(snapshot_date: str, params: dict[str, Any], dag_id: st
         with permanent_errors():  # refused before anything is read or trained
             raise GateError("force_publish is set but force_reason is empty: a forced publish needs a written reason")
     models = elt.models_for_dag(dag_id)
-    inputs = sorted(elt.upstream_tables([m.table_id for m in models]) - {m.table_id for m in models})
+    inputs = elt.inputs_of([m.table_id for m in models])
     span = max(
         int(p.get("window_days", 0)) + int(p.get("attribution_window_days", 0))
         for p in ({**m.schema.params, **model_param_overrides(m.table_id, params)} for m in models)
@@ -279,8 +279,7 @@ def newest_input_date(dag_id: str) -> date | None:
     from adctr.schema import get_schema
     from adctr.warehouse import get_warehouse
 
-    models = elt.models_for_dag(dag_id)
-    inputs = sorted(elt.upstream_tables([m.table_id for m in models]) - {m.table_id for m in models})
+    inputs = elt.inputs_of([m.table_id for m in elt.models_for_dag(dag_id)])
     with get_warehouse() as wh:
         newest = [max(wh.partition_counts(get_schema(t)), default=None) for t in inputs]
     return None if not newest or None in newest else min(newest)
@@ -332,7 +331,7 @@ def publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str = "c
     run_type = _run_type(dag_run)
     first = min(date.fromisoformat(d) for dates in metrics_doc["split_dates"].values() for d in dates)
     examples = model_config(candidate["model"])["examples_table"]
-    inputs = sorted(elt.upstream_tables([examples]) - {examples})
+    inputs = elt.inputs_of([examples])
     lineage = {
         "git_commit": settings.git_commit(),
         "run_id": str(context.get("run_id")),
@@ -402,14 +401,15 @@ def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
             if action == "pin" and params.get("version") is None:
                 raise slots.SlotSyncError(f"action=pin of slot {slot} needs the `version` to serve")
             if action == "pin":
-                pins = {**pins, slot: {"slot": slot, "version": int(params["version"]), "reason": reason, **actor}}
+                pin = slots.new_pin(slot, int(params["version"]), reason, actor)
+                pins = {**pins, slot: pin}
             else:
                 pins = {k: v for k, v in pins.items() if k != slot}
         elif action != "sync":
             raise slots.SlotSyncError(f"unknown action {action!r}: use sync, pin or unpin")
         changes = slots.plan(store, specs, pins)  # validates everything before any write
     if action == "pin":
-        slots.set_pin(store, params["slot"], int(params["version"]), str(params["reason"]).strip(), actor)
+        slots.set_pin(store, pin)  # the very pin the plan was checked with
     elif action == "unpin":
         slots.clear_pin(store, params["slot"])
     records = slots.apply(store, changes, actor)

@@ -4,7 +4,6 @@ predictions equal training's."""
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import socket
@@ -16,13 +15,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import requests
 import yaml
 from adctr import artifacts, slots, variants
 from adctr.airflow_runner import DagRunFailed
-from adctr.serving.instances import arrow_request_body
+from adctr.serving.instances import arrow_request_body, json_instances
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
 
@@ -112,22 +110,6 @@ def _wait_served(url: str, slot: str, expected: tuple[str, str, int]) -> float:
     return time.monotonic() - started
 
 
-def _instances(frame: pd.DataFrame) -> list[dict]:
-    out = []
-    for row in frame.to_dict("records"):
-        inst = {}
-        for k, v in row.items():
-            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                continue
-            if hasattr(v, "isoformat"):
-                v = v.isoformat()
-            elif isinstance(v, np.generic):
-                v = v.item()
-            inst[k] = v
-        out.append(inst)
-    return out
-
-
 def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     runner, simulator, isolated_var, config_copy, variant_deployment, service  # noqa: ANN001
 ) -> None:
@@ -180,7 +162,7 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
         holdout = training_splits(wh, cfg, DAYS[-1]).holdout.reset_index(drop=True)
     fitted = load_model(artifacts.read_file(store, "cvr", "main", 2, "model.txt").decode(),
                         artifacts.read_file(store, "cvr", "main", 2, "feature_spec.json").decode())  # fmt: skip
-    instances = _instances(holdout)
+    instances = json_instances(holdout)
     for i, inst in enumerate(instances):
         inst["campaign_id"] = f"extra-{i}"
         if i % 3 == 0:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from adctr import artifacts
-from adctr.serving.instances import InstanceError, arrow_request_body, to_matrix
+from adctr.serving.instances import InstanceError, arrow_request_body, json_instances, to_matrix
 from adctr.serving.reader import PolicyError, VersionPolicy, VersionReader
 from adctr.serving.service import SlotService, create_app
 from adctr.storage import LocalStore
@@ -26,16 +25,8 @@ FITTED = load_model(FILES["model.txt"].decode(), FILES["feature_spec.json"].deco
 
 
 def instances_of(frame) -> list[dict]:  # noqa: ANN001
-    """Rows as a JSON client would send them (dates as strings, NaN as absent)."""
-    out = []
-    for row in frame.to_dict("records"):
-        inst = {}
-        for k, v in row.items():
-            if isinstance(v, float) and math.isnan(v):
-                continue
-            inst[k] = v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v)
-        out.append(inst)
-    return json.loads(json.dumps(out))
+    """Rows as a JSON client would send them (through a JSON round trip)."""
+    return json.loads(json.dumps(json_instances(frame)))
 
 
 def test_loose_interface_ignores_extras_defaults_optionals_and_lists_bad_fields() -> None:

@@ -89,7 +89,7 @@ def test_pin_rolls_back_and_bad_pins_change_no_slot(tmp_path) -> None:  # noqa: 
         slots.plan(store, [*specs, *_specs(cvr2={"model": "cvr", "variant": "nobody"})], {})
     assert sorted(store.list("serving/")) == before
 
-    pin = slots.set_pin(store, "cvr1", 1, "v2 over-predicts on feed", {**ACTOR, "triggered_by": "alice"})
+    pin = slots.set_pin(store, slots.new_pin("cvr1", 1, "v2 over-predicts on feed", {**ACTOR, "triggered_by": "alice"}))
     records = slots.apply(store, slots.plan(store, specs, slots.read_pins(store)), {**ACTOR, "action": "pin"})
     assert slots.current(store, "cvr1")["version"] == 1
     assert records[0]["from"]["version"] == 2 and "alice" in records[0]["why"] and pin["reason"] in records[0]["why"]
@@ -113,7 +113,7 @@ def test_retention_keeps_newest_and_everything_in_use(tmp_path) -> None:  # noqa
     specs = _specs(cvr0={"model": "cvr", "variant": "main"})
     for _ in range(6):
         _publish(store)
-    slots.set_pin(store, "cvr0", 2, "known good", ACTOR)
+    slots.set_pin(store, slots.new_pin("cvr0", 2, "known good", ACTOR))
     slots.apply(store, slots.plan(store, specs, slots.read_pins(store)), ACTOR)
     store.write_bytes("models/cvr/main/7/_VERSION", json.dumps({"claimed_at": "2026-01-01T00:00:00+00:00"}).encode())
     store.write_bytes("models/cvr/main/7/model.txt", b"half")  # a killed publisher's leftovers

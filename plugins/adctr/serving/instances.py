@@ -16,6 +16,7 @@ JSON batches, not DataFrames. tests/integration/test_serving_e2e.py holds the tw
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -231,6 +232,26 @@ def arrow_request_body(frame: Any) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+def json_instances(frame: Any) -> list[dict[str, Any]]:
+    """A pandas DataFrame's rows as JSON `instances`, the way a client would send them:
+    missing values (None, NA, NaN) left out, dates as YYYY-MM-DD, numpy scalars as numbers."""
+    import pandas as pd
+
+    out = []
+    for row in frame.to_dict("records"):
+        inst = {}
+        for k, v in row.items():
+            if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+                continue
+            if hasattr(v, "isoformat"):
+                v = v.isoformat()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            inst[k] = v
+        out.append(inst)
+    return out
 
 
 def _is_iso_date(v: str) -> bool:
