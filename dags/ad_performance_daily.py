@@ -63,27 +63,34 @@ DAG_ID = "ad_performance_daily"
     default_args=dag_support.default_args("data-eng"),
     tags=["ads", "ingestion", "elt", "owner:data-eng"],
     doc_md=__doc__,
+    deadline=dag_support.deadline_alert(DAG_ID),
     params={
         "report_date": dag_support.date_param(
-            "Process this report date (YYYY-MM-DD) instead of the run's interval."
+            "Process this report date (YYYY-MM-DD) instead of the run's interval.", title="Report date"
         ),
         "media": Param(
-            None,
-            type=["null", "array"],
-            items={"type": "string"},
-            description="Media to ingest (config/media.yaml names); empty = all configured.",
+            dag_support.media_names(),
+            type="array",
+            items={"type": "string", "enum": dag_support.media_names()},
+            minItems=1,
+            uniqueItems=True,
+            examples=dag_support.media_names(),  # the trigger form's multi-select pick list
+            title="Media",
+            description="Media to ingest (config/media.yaml); all configured media by default.",
         ),
         "lookback_days": Param(
             None,
             type=["null", "integer"],
             minimum=1,
             maximum=30,
+            title="Lookback days",
             description="Re-pull not-yet-final report dates this many days back (the report date "
-            "included); empty = lookback_days of config/pipeline.yaml.",
+            "included), 1 to 30; empty = lookback_days of config/pipeline.yaml.",
         ),
         "skip_ingest": Param(
             False,
             type="boolean",
+            title="Skip ingest",
             description="Rebuild and re-validate the report date from the raw data already loaded, "
             "without calling the media APIs (e.g. after changing a SQL model).",
         ),

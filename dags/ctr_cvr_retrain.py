@@ -60,13 +60,15 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
     default_args=dag_support.default_args("ml-eng"),
     tags=["ads", "training", "owner:ml-eng"],
     doc_md=__doc__,
+    deadline=dag_support.deadline_alert(BASE_DAG_ID),
     params={
         "snapshot_date": dag_support.date_param(
-            "Build training sets as of this report date instead of the run's interval."
+            "Build training sets as of this report date instead of the run's interval.", title="Snapshot date"
         ),
         "use_last_good_data": Param(
             False,
             type="boolean",
+            title="Use last good data",
             description="If the snapshot date's inputs failed their quality gates, train on the "
             "newest date whose inputs all passed instead of failing.",
         ),
@@ -75,6 +77,7 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
             type=["null", "integer"],
             minimum=1,
             maximum=365,
+            title="Window days",
             description="Report dates per training set (default: the SQL model's, 28).",
         ),
         "attribution_window_days": Param(
@@ -82,25 +85,26 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
             type=["null", "integer"],
             minimum=0,
             maximum=90,
+            title="Attribution window days",
             description="Days until a report date's conversions are final (default: 7).",
         ),
         "force_publish": Param(
             False,
             type="boolean",
+            title="Force publish",
             description="Publish the candidates as blessed even if the champion gate refuses them "
             "(needs force_reason; the gate's own decision is recorded too).",
+            **dag_support.requires(true=["force_reason"]),
         ),
-        "force_reason": Param(
-            None,
-            type=["null", "string"],
-            description="Why the gate is overridden (required with force_publish; recorded in "
-            "metrics.json and the manifest).",
+        "force_reason": dag_support.reason_param(
+            "Why the gate is overridden (required with force_publish, 10 characters or more; "
+            "recorded in metrics.json and the manifest).",
+            title="Force reason",
         ),
-        "promote_reason": Param(
-            None,
-            type=["null", "string"],
-            description="Make this manual run's blessed versions eligible for serving slots "
-            "(recorded in the manifest). Without it only scheduled runs on the newest data are.",
+        "promote_reason": dag_support.reason_param(
+            "Make this manual run's blessed versions eligible for serving slots (10 characters or "
+            "more; recorded in the manifest). Without it only scheduled runs on the newest data are.",
+            title="Promote reason",
         ),
     },
 )

@@ -45,17 +45,21 @@ DAG_ID = "serving_slot_sync"
     default_args=dag_support.default_args("ml-eng"),
     tags=["ads", "serving", "owner:ml-eng"],
     doc_md=__doc__,
+    deadline=dag_support.deadline_alert(DAG_ID),
     params={
         "action": Param(
-            "sync", enum=["sync", "pin", "unpin"],
+            "sync", type="string", enum=["sync", "pin", "unpin"], title="Action",
             description="sync: apply slots.yaml and kept pins. pin: serve `version` in `slot` from "
             "now on (rollback). unpin: release the slot's pin.",
+            **dag_support.requires(pin=["slot", "version", "reason"], unpin=["slot", "reason"]),
         ),  # fmt: skip
         "slot": Param(None, type=["null", "string"], enum=[None, *dag_support.slot_names()],
-                      description="The slot to pin or unpin (from config/slots.yaml)."),  # fmt: skip
-        "version": Param(None, type=["null", "integer"], minimum=1, description="The version to pin."),
-        "reason": Param(None, type=["null", "string"], description="Why (required for pin and unpin; audited)."),
-        "retention_dry_run": Param(False, type="boolean", description="List the versions retention would "
+                      title="Slot", description="The slot to pin or unpin (from config/slots.yaml)."),  # fmt: skip
+        "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
+                         description="The version to pin."),
+        "reason": dag_support.reason_param("Why (required for pin and unpin, 10 characters or more; audited).",
+                                           title="Reason"),
+        "retention_dry_run": Param(False, type="boolean", title="Retention dry run", description="List the versions retention would "
                                    "delete instead of deleting them."),  # fmt: skip
     },
 )

@@ -127,3 +127,33 @@ def gcs_airflow_backend(gcs_store_uri: str, monkeypatch: pytest.MonkeyPatch) -> 
         {"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True, "project": "local"}}
     ))  # fmt: skip
     return f"gs://{bucket}/artifacts"
+
+
+@pytest.fixture
+def alert_webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]:
+    """A local webhook receiver configured as the alerts Connection; yields the bodies received."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            received.append({"path": self.path, "body": json.loads(self.rfile.read(int(self.headers["Content-Length"])))})
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": server.server_port,
+            "extra": {"endpoint": "/hooks/T000/secret-token"}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_ADCTR_ALERTS", json.dumps(conn))
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()

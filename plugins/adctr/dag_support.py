@@ -22,6 +22,9 @@ def account_timetable(cron_key: str, deployment: str | None = None) -> CronDataI
 
 
 def default_args(owner: str) -> dict[str, Any]:
+    """Retries with exponential backoff, a timeout, and an alert on a task's final failure."""
+    from adctr.alerts import OpsAlertNotifier
+
     return {
         "owner": owner,
         "retries": 2,
@@ -29,14 +32,49 @@ def default_args(owner: str) -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": [OpsAlertNotifier("task failed")],
     }
 
 
-def date_param(description: str) -> Any:
+def deadline_alert(dag_id: str) -> Any:
+    """A DeadlineAlert (Airflow 3.1+): alert when a run is not done `deadline_minutes[dag_id]`
+    (config/pipeline.yaml) after it was queued. None where unconfigured or unsupported."""
+    minutes = (settings.load_config("pipeline").get("deadline_minutes") or {}).get(dag_id)
+    if not minutes:
+        return None
+    try:
+        from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    except ImportError:  # Airflow < 3.1 has no deadline alerts
+        return None
+    from adctr.alerts import OpsAlertNotifier
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=int(minutes)),
+        callback=AsyncCallback(OpsAlertNotifier, kwargs={"headline": f"run not finished {minutes} min after it was queued"}),
+    )
+
+
+def date_param(description: str, title: str) -> Any:
     """An optional YYYY-MM-DD Param (the trigger form shows a date picker)."""
     from airflow.sdk import Param
 
-    return Param(None, type=["null", "string"], format="date", description=description)
+    return Param(None, type=["null", "string"], format="date", title=title, description=description)
+
+
+def reason_param(description: str, title: str) -> Any:
+    """An optional free-text reason; when given, at least 10 characters (it is audited)."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], minLength=10, title=title, description=description)
+
+
+def requires(**rules: list[str]) -> dict[str, Any]:
+    """Schema keyword for cross-field rules (`adctr.conf_guard`): requires(pin=["reason"]) means
+    "when this Param is pin, reason must be set"; `true`/`false` name a switch's values."""
+    from adctr.conf_guard import REQUIRES
+
+    return {REQUIRES: dict(rules)}
 
 
 def report_date_task(task_id: str, param: str) -> Any:

@@ -63,8 +63,15 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
     assert "expect_table_row_count_to_be_between [an empty partition]: observed 0" in out
 
 
-def test_forced_publish_without_a_reason_is_refused_before_training(runner, isolated_var, capfd) -> None:  # noqa: ANN001
+def test_forced_publish_without_a_reason_is_refused_before_training(runner, isolated_var, capfd, alert_webhook) -> None:  # noqa: ANN001
+    # (Through the api-server, adctr.conf_guard refuses this conf before a run exists; dag.test
+    # and the CLI bypass it, so the task checks again.)
     outcome = runner.run("ctr_cvr_retrain", DAY, conf={"force_publish": True}, check=False)
     assert outcome.task_states["check_inputs"] == "failed"
     assert all(s != "success" for t, s in outcome.task_states.items() if t.startswith(("build__", "train")))
     assert "force_publish is set but force_reason is empty" in capfd.readouterr().out
+    # The final failure fired the notifier: one alert, to the Connection's webhook, saying what and why.
+    assert [a["path"] for a in alert_webhook] == ["/hooks/T000/secret-token"]
+    text = alert_webhook[0]["body"]["text"]
+    assert text.startswith("[adctr] task failed\nDAG ctr_cvr_retrain, run manual__")
+    assert "task check_inputs, try 1" in text and "force_reason is empty" in text

@@ -38,16 +38,54 @@ def test_each_dag_file_parses_without_errors_in_under_a_second() -> None:
         assert result["seconds"] and max(result["seconds"]) < 1.0, (path.name, result["seconds"])
 
 
-def test_dags_carry_docs_owners_tags_params_and_retries() -> None:
+def test_dag_policy_docs_owners_tags_params_retries_alerts_deadlines() -> None:
+    """The DAG policy every DAG must meet (Composer/MWAA-style policy test)."""
     from airflow.models import DagBag
+
+    from adctr.alerts import OpsAlertNotifier
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors
     for dag_id, dag in bag.dags.items():
-        assert dag.doc_md and len(dag.doc_md) > 200, dag_id
+        # Runbook: what it does, how to backfill, what a failure means and what to do.
+        doc = (dag.doc_md or "").lower()
+        assert len(doc) > 200 and "backfill" in doc and "fail" in doc, dag_id
         assert dag.tags and any(t.startswith("owner:") for t in dag.tags), dag_id
-        assert dag.catchup is False and dag.params, dag_id
+        assert dag.catchup is False and dag.max_active_runs >= 1, dag_id
+        # Trigger form: every Param typed, titled and explained.
+        assert dag.params, dag_id
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            assert param.schema.get("type") and param.schema.get("title") and param.description, (dag_id, name)
+        # A missed deadline alerts through the notifier, in the triggerer (async path).
+        (deadline,) = dag.deadline
+        assert deadline.callback.path == "adctr.alerts.OpsAlertNotifier", dag_id
         for task in dag.tasks:
-            assert task.owner in ("data-eng", "ml-eng"), (dag_id, task.task_id)
-            assert task.retries >= 1, (dag_id, task.task_id)
-            assert task.execution_timeout is not None, (dag_id, task.task_id)
+            where = (dag_id, task.task_id)
+            assert task.owner in ("data-eng", "ml-eng"), where
+            assert task.retries >= 1 and task.retry_exponential_backoff, where
+            assert task.execution_timeout is not None, where
+            assert any(isinstance(cb, OpsAlertNotifier) for cb in task.on_failure_callback or []), where
+
+
+def test_a_missed_deadline_alerts_through_airflows_callback_trigger(alert_webhook) -> None:  # noqa: ANN001
+    """The deadline's callback, run by Airflow's own CallbackTrigger as the triggerer does."""
+    import asyncio
+
+    from airflow.models import DagBag
+    from airflow.triggers.callback import CallbackTrigger
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["ad_performance_daily"]
+    (deadline,) = dag.deadline
+    context = {"dag_run": {"dag_id": dag.dag_id, "dag_run_id": "scheduled__2026-11-20T21:00:00+00:00"}}
+    trigger = CallbackTrigger(deadline.callback.path, {**deadline.callback.kwargs, "context": context})
+
+    async def events() -> list:
+        return [event.payload async for event in trigger.run()]
+
+    states = [e["state"] for e in asyncio.run(events())]
+    assert states == ["running", "success"], states
+    (alert,) = alert_webhook
+    assert alert["body"]["text"] == (
+        "[adctr] run not finished 120 min after it was queued\nDAG ad_performance_daily, run scheduled__2026-11-20T21:00:00+00:00"
+    )

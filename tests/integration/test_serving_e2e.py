@@ -187,7 +187,7 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     sync()
     _wait_served(service, "cvr1", ("cvr", VARIANT, 2))
     with pytest.raises(DagRunFailed):  # a pin to a version that does not exist changes nothing
-        sync(action="pin", slot="cvr1", version=99, reason="typo")
+        sync(action="pin", slot="cvr1", version=99, reason="operator typed a wrong version")
     assert slots.current(store, "cvr1")["version"] == 2
     sync(action="pin", slot="cvr1", version=1, reason="v2 over-predicts on feed placements")
     waited = _wait_served(service, "cvr1", ("cvr", VARIANT, 1))
