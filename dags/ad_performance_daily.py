@@ -47,8 +47,8 @@ Warning-level expectations are logged and never block.
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support
-from adctr.pools import pool_name
+from adctr import dag_support, lineage
+from adctr.pools import WAREHOUSE_POOL, pool_name
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "ad_performance_daily"
@@ -115,7 +115,11 @@ def ad_performance_daily() -> None:
 
         return run(medium, report_date, selected)
 
-    @task(trigger_rule="none_failed")
+    @task(
+        trigger_rule="none_failed",
+        pool=WAREHOUSE_POOL,
+        outlets=[lineage.table_asset("raw.ad_performance"), lineage.table_asset("raw.ad_performance_quarantine")],
+    )
     def load_raw(report_date: str, dates: list, media: list, **context) -> list:  # noqa: ANN003
         from adctr.tasks import load_raw as run
 
@@ -124,7 +128,7 @@ def ad_performance_daily() -> None:
     day, chosen = dag_support.report_date_task("report_date", "report_date")(), media()
     dates = plan_pull(day, chosen)
     extracts = [
-        extract.override(task_id=f"extract__{medium}", pool=pool_name(medium))
+        extract.override(task_id=f"extract__{medium}", pool=pool_name(medium), inlets=[lineage.source_asset(medium)])
         .partial(medium=medium, selected=chosen)
         .expand(report_date=dates)
         for medium in dag_support.media_names()
@@ -137,4 +141,5 @@ def ad_performance_daily() -> None:
     dag_support.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
 
 
-ad_performance_daily()
+with ad_performance_daily() as this_dag:
+    dag_support.summary_task(this_dag, ["load_raw", "report_date"])

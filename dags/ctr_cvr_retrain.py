@@ -42,7 +42,7 @@ as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under it
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support, settings
+from adctr import dag_support, elt, lineage, settings
 from airflow.sdk import Param, dag, task
 
 BASE_DAG_ID = "ctr_cvr_retrain"
@@ -53,7 +53,7 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
 
 @dag(
     dag_id=dag_support.variant_dag_id(BASE_DAG_ID, DEPLOYMENT),
-    schedule=dag_support.account_timetable("retrain_schedule_cron", DEPLOYMENT),
+    schedule=dag_support.retrain_schedule(DEPLOYMENT, elt.inputs_of([f"training.{m}_examples" for m in MODELS])),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -116,14 +116,14 @@ def ctr_cvr_retrain() -> None:
         with settings.deployment(DEPLOYMENT):
             return check_training_inputs(snapshot_date, params, BASE_DAG_ID)
 
-    @task(map_index_template="{{ task.op_kwargs['model'] }}")
+    @task
     def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
         from adctr.tasks import train as run
 
         with settings.deployment(DEPLOYMENT):
             return run(model, snapshot_date, context)
 
-    @task(map_index_template="{{ task.op_kwargs['candidate']['model'] }}")
+    @task
     def publish(candidate: dict, **context) -> dict:  # noqa: ANN003
         from adctr.tasks import publish as run
 
@@ -132,8 +132,15 @@ def ctr_cvr_retrain() -> None:
 
     day = check_inputs(dag_support.report_date_task("snapshot_date", "snapshot_date")())
     built = dag_support.sql_model_tasks(BASE_DAG_ID, day, upstream=day)
-    candidates = train.partial(snapshot_date=day).expand(model=MODELS)
-    list(built.values()) >> candidates
-    publish.expand(candidate=candidates)
+    with settings.deployment(DEPLOYMENT):
+        variant = settings.variant()
+    for model in MODELS:
+        examples = f"training.{model}_examples"
+        candidate = train.override(task_id=f"train__{model}", inlets=[lineage.table_asset(examples)])(model, day)
+        built[examples] >> candidate
+        publish.override(task_id=f"publish__{model}", outlets=[lineage.model_asset(model, variant)])(candidate)
 
-ctr_cvr_retrain()
+
+with ctr_cvr_retrain() as this_dag:
+    dag_support.summary_task(this_dag, ["snapshot_date"])
+

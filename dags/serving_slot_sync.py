@@ -30,7 +30,7 @@ version a slot serves or a pin names; `retention_dry_run` only lists what would 
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support
+from adctr import dag_support, lineage
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "serving_slot_sync"
@@ -76,7 +76,9 @@ def serving_slot_sync() -> None:
 
         return run(context)
 
-    sync_slots() >> apply_retention()
+    sync = sync_slots.override(inlets=[lineage.model_asset(m, v) for m, v in dag_support.slot_models()])()
+    sync >> apply_retention()
 
 
-serving_slot_sync()
+with serving_slot_sync() as this_dag:
+    dag_support.summary_task(this_dag, [])

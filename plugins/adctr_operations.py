@@ -1,13 +1,16 @@
-"""Airflow plugin of this project: the api-server refuses a DAG run's bad conf before the run
-exists (unknown keys, every Param's schema, cross-field `x-requires` rules), naming each field.
+"""Airflow plugin of this project (the logic lives in the `adctr` library; plugins/adctr/
+itself is kept out of the plugins manager by plugins/.airflowignore):
 
-The logic lives in `adctr.conf_guard`; this file only registers it (plugins/adctr/ itself is
-kept out of the plugins manager by plugins/.airflowignore).
+- the api-server refuses a DAG run's bad conf before the run exists (unknown keys, every
+  Param's schema, cross-field `x-requires` rules), naming each field: `adctr.conf_guard`;
+- every DAG run page gets a "Run summary" tab (rows per layer, DQ results with Data Docs
+  links, model metrics and the version published or why none was): `adctr.ui_app`.
 """
 
 from __future__ import annotations
 
 from adctr.conf_guard import ConfGuardMiddleware
+from adctr.ui_app import app as ui_app
 from airflow.plugins_manager import AirflowPlugin
 
 
@@ -15,4 +18,13 @@ class AdctrOperationsPlugin(AirflowPlugin):
     name = "adctr_operations"
     fastapi_root_middlewares = [
         {"middleware": ConfGuardMiddleware, "args": [], "kwargs": {}, "name": "adctr_conf_guard"},
+    ]
+    fastapi_apps = [{"app": ui_app, "url_prefix": "/adctr", "name": "adctr_operations_pages"}]
+    external_views = [
+        {
+            "name": "Run summary",
+            "href": "/adctr/runs/{DAG_ID}/{RUN_ID}",
+            "destination": "dag_run",
+            "url_route": "run_summary",
+        },
     ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from adctr.schema import get_schema
+from adctr.schema import all_schemas, get_schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,3 +74,37 @@ def tiny_model_files(seed: int = 7, rounds: int = 20) -> dict[str, bytes]:
         "feature_spec.json": fitted.spec.to_json().encode(),
         "metrics.json": json.dumps({"decision": {"blessed": True}}).encode(),
     }
+
+
+def table_checksums(wh: Any, partitions: Iterable[date] | None = None) -> dict[str, tuple]:
+    """Order-independent checksum of each table's content columns, plus duplicate keys.
+
+    {table_id: (rows, checksum, duplicate unique keys)} for every schema'd table that exists.
+    With `partitions`, only rows whose partition field is one of those dates count.
+    """
+    days = None if partitions is None else sorted(set(partitions))
+    out = {}
+    for table_id, schema in all_schemas().items():
+        exists = wh.execute_native(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema.dataset, schema.table],
+        )[0][0]
+        if not exists:
+            continue
+        where, args = "", []
+        if days is not None:
+            where = f'where "{schema.partition_field}" in ({", ".join("?" for _ in days)})'
+            args = list(days)
+        cols = ", ".join(f'"{c}"' for c in schema.content_columns)
+        (count, digest) = wh.execute_native(
+            f"select count(*), coalesce(sum(hash({cols})::hugeint), 0) from {table_id} {where}", args
+        )[0]
+        dupes = 0
+        if schema.unique_key:
+            key = ", ".join(schema.unique_key)
+            dupes = wh.execute_native(
+                f"select count(*) from (select {key} from {table_id} {where} group by {key} having count(*) > 1)",
+                args,
+            )[0][0]
+        out[table_id] = (count, int(digest), dupes)
+    return out

@@ -85,6 +85,10 @@ class DagRunner:
         dag = self._parse().get_dag(dag_id)
         if dag is None:
             raise KeyError(f"no DAG {dag_id!r} in {settings.project_root() / 'dags'}")
+        # Airflow 3.3.2's dag.test cannot finish a run of a DAG with deadline alerts (its
+        # in-process run looks the alerts up by id but holds their specs: AttributeError 'hex').
+        # An in-process run has no triggerer to fire them anyway; the scheduler tiers keep them.
+        dag.deadline = None
         kwargs: dict[str, Any] = {"run_conf": conf}
         if mark_success_pattern:  # tasks matching it are marked success without running
             kwargs["mark_success_pattern"] = mark_success_pattern

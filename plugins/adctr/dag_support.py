@@ -6,11 +6,32 @@ from datetime import timedelta
 from typing import Any
 
 from adctr import settings
+from adctr.pools import WAREHOUSE_POOL
 
 try:  # Airflow 3.2+ exports timetables from the SDK
     from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow 3.1 (Cloud Composer today)
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
+
+
+def retrain_schedule(deployment: str | None, input_tables: list[str]) -> Any:
+    """The retraining schedule: its nightly time, or, with `retrain_on_assets: true` in
+    config/pipeline.yaml, its nightly time *or* as soon as every input table has been updated
+    (Assets), whichever comes first."""
+    timetable = account_timetable("retrain_schedule_cron", deployment)
+    with settings.deployment(deployment):
+        on_assets = bool(settings.load_config("pipeline").get("retrain_on_assets"))
+    if not on_assets:
+        return timetable
+    from airflow.sdk import AssetAll
+
+    try:
+        from airflow.sdk import AssetOrTimeSchedule
+    except ImportError:  # Airflow 3.1
+        from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[no-redef]
+    from adctr import lineage
+
+    return AssetOrTimeSchedule(timetable=timetable, assets=AssetAll(*(lineage.table_asset(t) for t in input_tables)))
 
 
 def account_timetable(cron_key: str, deployment: str | None = None) -> CronDataIntervalTimetable:
@@ -117,6 +138,17 @@ def media_names() -> list[str]:
     return list(configured_media())
 
 
+def slot_models() -> list[tuple[str, str]]:
+    """(model, variant) pairs the configured slots serve; [] if slots.yaml is malformed (the
+    sync task then fails with the problem named, instead of the DAG failing to parse)."""
+    from adctr import slots
+
+    try:
+        return sorted({(spec.model, spec.variant) for spec in slots.load_slots()})
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def slot_names() -> list[str]:
     """Serving slots configured in config/slots.yaml (a small YAML read, fine at parse time)."""
     return sorted(settings.load_config("slots").get("slots") or {})
@@ -134,6 +166,7 @@ def validate_task(table_id: str) -> Any:
     @task(
         task_id="validate__" + table_id.replace(".", "__"),
         doc_md=f"Data-quality gate: `expectations/{table_id}.json` on the run's partition.",
+        pool=WAREHOUSE_POOL,
     )
     def validate(report_date: str, **context: Any) -> dict:
         from adctr.tasks import validate as run
@@ -152,7 +185,7 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
     """
     from airflow.sdk import task
 
-    from adctr import elt
+    from adctr import elt, lineage
 
     gates: dict[str, Any] = {}
     for model in elt.models_for_dag(dag_id):
@@ -160,6 +193,9 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
         @task(
             task_id=model.task_id,
             doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.",
+            inlets=[lineage.table_asset(d) for d in model.depends_on],
+            outlets=[lineage.table_asset(model.table_id)],
+            pool=WAREHOUSE_POOL,
         )
         def build(table_id: str, report_date: str, **context: Any) -> int:
             from adctr.tasks import build_model
@@ -182,3 +218,21 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             parent >> built
         gates[model.table_id] = gate
     return gates
+
+
+def summary_task(dag: Any, date_task_ids: list[str]) -> Any:
+    """The run summary (adctr.run_summary) as the DAG's last task: a teardown, so it runs
+    whatever failed and does not decide the run's state. Wired after every other task."""
+    from airflow.sdk import task
+
+    @task(task_id="summarize", doc_md="Writes the run summary shown in the run's *Run summary* tab.")
+    def summarize(**context: Any) -> str:
+        from adctr.tasks import summarize as run
+
+        return run(date_task_ids, context)
+
+    done = summarize().as_teardown()
+    for task in list(dag.tasks):
+        if task.task_id != "summarize" and not task.downstream_list:
+            task >> done
+    return done

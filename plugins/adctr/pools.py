@@ -1,4 +1,6 @@
-"""Airflow pools this project needs: one per ad medium, sized in config/media.yaml.
+"""Airflow pools this project needs: one per ad medium, sized in config/media.yaml, and
+`warehouse` for every task that queries the warehouse, sized per backend in
+config/warehouse.yaml (`pool_slots`: 1 for the single-writer DuckDB file, more on BigQuery).
 
 `python -m adctr.pools FILE` writes them in the format of `airflow pools import FILE`
 (used by the local environment and the system tests; on Composer run the same import).
@@ -18,9 +20,21 @@ def pool_name(medium: str) -> str:
     return f"admedia__{medium}"
 
 
+WAREHOUSE_POOL = "warehouse"
+
+
+def warehouse_pool_slots() -> int:
+    """`pool_slots` of the selected backend (ADCTR_WAREHOUSE, else config/warehouse.yaml)."""
+    import os
+
+    cfg = settings.load_config("warehouse")
+    backend = os.environ.get("ADCTR_WAREHOUSE") or cfg.get("backend") or "duckdb"
+    return int((cfg.get(backend) or {}).get("pool_slots", 1))
+
+
 def pool_spec() -> dict[str, dict[str, Any]]:
     media = settings.load_config("media").get("media") or []
-    return {
+    spec = {
         pool_name(m["name"]): {
             "slots": int(m.get("pool_slots", 2)),
             "description": f"concurrent report pulls against {m['name']} (config/media.yaml)",
@@ -28,6 +42,12 @@ def pool_spec() -> dict[str, dict[str, Any]]:
         }
         for m in media
     }
+    spec[WAREHOUSE_POOL] = {
+        "slots": warehouse_pool_slots(),
+        "description": "tasks querying the warehouse at once (pool_slots in config/warehouse.yaml)",
+        "include_deferred": False,
+    }
+    return spec
 
 
 def write_pool_file(path: Path) -> Path:

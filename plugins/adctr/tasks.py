@@ -436,3 +436,38 @@ def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
     if not dry_run:
         retention.prune(store, doomed)
     return doomed
+
+
+def summarize(date_task_ids: list[str], context: dict[str, Any]) -> str:
+    """Write this run's summary (adctr.run_summary) and return it as markdown.
+
+    Runs last, whatever failed: the report dates come from the first of `date_task_ids`
+    whose XCom exists (a list of dates, or one date), the task states from Airflow.
+    """
+    from adctr import run_summary
+    from adctr.quality.results import dq_store, latest_results
+    from adctr.storage import get_store
+    from adctr.warehouse import get_warehouse
+
+    ti = context["ti"]
+    dag_id, run_id = ti.dag_id, str(context["run_id"])
+    dates: list[str] = []
+    for task_id in date_task_ids:
+        value = ti.xcom_pull(task_ids=task_id, default=None)
+        if value:
+            dates = sorted(value) if isinstance(value, list) else [str(value)]
+            break
+    states = ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {})
+    states = {t: str(s) for t, s in states.items() if t != ti.task_id}
+    args = (dag_id, run_id, _run_type(context.get("dag_run")), dates, states)
+    try:
+        with get_warehouse() as wh:
+            summary = run_summary.collect(*args, wh, latest_results(), get_store("artifact"))
+    except Exception as exc:  # noqa: BLE001 - the summary still says what failed, without row counts
+        log.warning("run summary without warehouse rows: %s", exc)
+        summary = run_summary.collect(*args, None, latest_results(), get_store("artifact"))
+        summary["warehouse_error"] = str(exc)[:500]
+    uri = run_summary.write(dq_store(), summary)
+    text = run_summary.render_markdown(summary)
+    log.info("run summary (%s):\n%s", uri, text)
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 import yaml
 
 from adctr import dates
@@ -28,10 +29,17 @@ def test_medium_the_api_does_not_know(runner, isolated_var, config_copy, capfd) 
     assert "unknown medium 'tiktok_ads'; this API serves" in capfd.readouterr().out
 
 
-def test_medium_not_in_config(runner, isolated_var, capfd) -> None:  # noqa: ANN001
-    outcome = runner.run("ad_performance_daily", DAY, conf={"media": ["nope_ads"]}, check=False)
-    _failed(outcome, "media")
-    assert "medium 'nope_ads' is not configured in config/media.yaml" in capfd.readouterr().out
+def test_medium_not_in_config(runner, isolated_var) -> None:  # noqa: ANN001
+    from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+
+    from adctr import tasks
+
+    # The Param's schema lists the configured media: no run starts with another one ...
+    with pytest.raises(ParamValidationError, match="param media: 'nope_ads' is not one of"):
+        runner.run("ad_performance_daily", DAY, conf={"media": ["nope_ads"]}, check=False)
+    # ... and the task refuses it too, for runs created around the schema (an edited config).
+    with pytest.raises(AirflowFailException, match="medium 'nope_ads' is not configured in config/media.yaml"):
+        tasks.resolve_media({"media": ["nope_ads"]})
 
 
 def test_report_date_in_the_future(runner, isolated_var, capfd) -> None:  # noqa: ANN001
@@ -61,6 +69,15 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
     out = capfd.readouterr().out
     assert "suite training.cvr_examples on training.cvr_examples partition 2026-11-10" in out
     assert "expect_table_row_count_to_be_between [an empty partition]: observed 0" in out
+    # The run's summary says why no version was published.
+    from adctr import run_summary
+    from adctr.quality.results import dq_store
+
+    summary = run_summary.read(dq_store(), "ctr_cvr_retrain", outcome.run_id)
+    assert summary["models"] == [] and "validate__training__cvr_examples" in summary["tasks"]["failed"]
+    assert "publish__cvr" in summary["tasks"]["not_run"]
+    assert summary["no_model_because"].startswith("failed: ") and "not run (upstream failed): " in summary["no_model_because"]
+    assert any(r["table"] == "training.cvr_examples" and not r["success"] for r in summary["dq"])
 
 
 def test_forced_publish_without_a_reason_is_refused_before_training(runner, isolated_var, capfd, alert_webhook) -> None:  # noqa: ANN001

@@ -6,42 +6,20 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from adctr import artifacts, quality, summary
-from adctr.schema import all_schemas
+from adctr import artifacts, quality, run_summary, summary
+from adctr.quality.results import dq_store
 from adctr.storage import get_store
 from adctr.warehouse import get_warehouse
+
+from tests.helpers import table_checksums
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
 RETRAIN_CONF = {"attribution_window_days": 1}  # 6 days of data: CVR labels mature after 1 day
 
 
-def table_checksums(wh) -> dict[str, tuple]:  # noqa: ANN001
-    """Order-independent checksum of each table's content columns, plus duplicate keys."""
-    out = {}
-    for table_id, schema in all_schemas().items():
-        exists = wh.execute_native(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema.dataset, schema.table],
-        )[0][0]
-        if not exists:
-            continue
-        cols = ", ".join(f'"{c}"' for c in schema.content_columns)
-        (count, digest) = wh.execute_native(
-            f"select count(*), coalesce(sum(hash({cols})::hugeint), 0) from {table_id}"
-        )[0]
-        dupes = 0
-        if schema.unique_key:
-            key = ", ".join(schema.unique_key)
-            dupes = wh.execute_native(
-                f"select count(*) from (select {key} from {table_id} group by {key} having count(*) > 1)"
-            )[0][0]
-        out[table_id] = (count, int(digest), dupes)
-    return out
-
-
 def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simulator, isolated_var) -> None:  # noqa: ANN001
-    for day in DAYS:
-        assert runner.run("ad_performance_daily", day).state == "success"
+    daily_runs = [runner.run("ad_performance_daily", day) for day in DAYS]
+    assert all(r.state == "success" for r in daily_runs)
 
     with get_warehouse() as wh:
         rows = summary.warehouse_rows(wh)
@@ -66,6 +44,21 @@ def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simula
         overall = metrics["holdout"]["overall"]
         assert 0 < overall["log_loss"] < 1 and 0.5 < overall["auc"] <= 1
         assert metrics["decision"]["reasons"]
+
+    # Every run leaves a readable summary (shown in the UI's "Run summary" tab of the run).
+    daily = run_summary.read(dq_store(), "ad_performance_daily", daily_runs[-1].run_id)
+    last = DAYS[-1].isoformat()
+    assert daily["report_dates"][-1] == last and daily["tasks"]["failed"] == []
+    assert daily["rows"]["raw.ad_performance"][last] == expected[last]
+    assert daily["rows"]["features.creative_daily"][last] == expected[last]
+    assert {(r["table"], r["success"]) for r in daily["dq"] if r["partition"] == last} >= {
+        ("raw.ad_performance", True), ("staging.ad_performance", True), ("features.creative_daily", True)}
+    assert all(r["docs"] for r in daily["dq"])
+    retrain = run_summary.read(dq_store(), "ctr_cvr_retrain", first.run_id)
+    assert [(m["model"], m["version"]) for m in retrain["models"]] == [("ctr", 1), ("cvr", 1)]
+    assert retrain["no_model_because"] is None and retrain["models"][0]["holdout"]["auc"] > 0.5
+    page = run_summary.render_html(retrain, dq_store(), "/adctr/data-docs")
+    assert "ctr/main v1" in page and "Rows per layer" in page and "training.ctr_examples" in page
 
     # Re-running a date leaves the same content, and no duplicate keys anywhere.
     with get_warehouse() as wh:

@@ -74,10 +74,14 @@ class AirflowStack:
             "dag-processor": ["dag-processor"],
         }
 
+    def env_for(self, name: str) -> dict[str, str]:
+        """The environment of component `name` (a subclass may give one component its own)."""
+        return self.env
+
     def _launch(self, name: str, args: list[str]) -> None:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         self.procs[name] = subprocess.Popen(
-            [AIRFLOW, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [AIRFLOW, *args], env=self.env_for(name), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
 

@@ -3,8 +3,11 @@ of the daily pipeline, then a retraining backfill, whose versions must not reach
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, timedelta
+
+import requests
 
 from adctr import artifacts, slots
 from adctr.storage import get_store
@@ -45,17 +48,65 @@ def _backfill(stack: AirflowStack, dag_id: str, first: str, last: str, runs: int
     stack.wait_for(done, f"{runs} successful {dag_id} backfill runs", timeout)
 
 
+def _bad_conf_is_refused_before_a_run_exists(stack: AirflowStack) -> None:
+    """The api-server (adctr.conf_guard) answers 400 naming every bad field; no run is created."""
+    cases = [
+        (f"/api/v2/dags/{DAILY}/dagRuns", {"logical_date": None, "conf": {"lookback_days": 99, "medium": ["x"]}},
+         ["lookback_days: 99 is greater than the maximum of 30", "medium: unknown param"]),
+        (f"/api/v2/dags/{DAILY}/dagRuns", {"logical_date": None, "conf": {"media": ["yahoo_ads", "myspace"]}},
+         ["media: 'myspace' is not one of"]),
+        (f"/api/v2/dags/{RETRAIN}/dagRuns", {"logical_date": None, "conf": {"force_publish": True}},
+         ["force_reason: required when force_publish is true"]),
+        (f"/api/v2/dags/{SYNC}/dagRuns", {"logical_date": None, "conf": {"action": "pin", "slot": "cvr0"}},
+         ["version: required when action is pin", "reason: required when action is pin"]),
+        ("/api/v2/backfills", {"dag_id": DAILY, "from_date": "2026-11-02T06:00:00+09:00",
+                               "to_date": "2026-11-02T06:00:00+09:00", "dag_run_conf": {"report_date": "2026/11/02"}},
+         ["report_date: '2026/11/02' is not a 'date'"]),
+    ]  # fmt: skip
+    for path, body, expected in cases:
+        resp = stack.session.post(f"{stack.base}{path}", json=body, timeout=30)
+        assert resp.status_code == 400, (path, resp.status_code, resp.text[:300])
+        detail = resp.json()["detail"]
+        for phrase in expected:
+            assert phrase in detail, (phrase, detail)
+    for dag_id in (DAILY, RETRAIN, SYNC):
+        assert stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"] == 0, dag_id
+    assert stack.api("GET", "/api/v2/backfills", params={"dag_id": DAILY})["total_entries"] == 0
+    # A valid conf passes the guard (and is then Airflow's to run): checked by the backfills below.
+
+
+def _run_summary_tab_shows_the_run(stack: AirflowStack) -> None:
+    """Every run page has a "Run summary" tab (plugin external view) served by the plugin."""
+    views = [v for p in stack.api("GET", "/api/v2/plugins")["plugins"] for v in p.get("external_views", [])]
+    (view,) = [v for v in views if v["name"] == "Run summary"]
+    assert view["destination"] == "dag_run" and view["href"] == "/adctr/runs/{DAG_ID}/{RUN_ID}"
+    runs = stack.api("GET", f"/api/v2/dags/{DAILY}/dagRuns", params={"run_type": "backfill", "limit": 1,
+                                                                        "order_by": "-logical_date"})["dag_runs"]  # fmt: skip
+    run_id = runs[0]["dag_run_id"]
+    page = stack.session.get(f"{stack.base}/adctr/runs/{DAILY}/{run_id}", timeout=30)
+    assert page.status_code == 200, page.text[:300]
+    assert "Rows per layer" in page.text and "raw.ad_performance" in page.text and "PASS" in page.text
+    docs = re.findall(r"href='(/adctr/data-docs/[^']+)'", page.text)
+    assert docs and stack.session.get(f"{stack.base}{docs[0]}", timeout=30).status_code == 200
+    assert requests.get(f"{stack.base}/adctr/runs/{DAILY}/{run_id}", timeout=30).status_code == 401  # login needed
+    retrain = stack.api("GET", f"/api/v2/dags/{RETRAIN}/dagRuns", params={"run_type": "backfill"})["dag_runs"][0]
+    page = stack.session.get(f"{stack.base}/adctr/runs/{RETRAIN}/{retrain['dag_run_id']}", timeout=30).text
+    assert "ctr/main v" in page and "cvr/main v" in page and "log loss" in page
+
+
 def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator, isolated_var) -> None:  # noqa: ANN001
     stack = AirflowStack(simulator.url)
     try:
         stack.start()
         for dag_id in (DAILY, RETRAIN, SYNC):
             stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200, f"{dag_id} parsed", 120)
+        _bad_conf_is_refused_before_a_run_exists(stack)
         # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
         _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
                   len(REPORT_DATES), {}, 600)  # fmt: skip
         last = f"{REPORT_DATES[-1]}T08:00:00+09:00"
         _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 420)
+        _run_summary_tab_shows_the_run(stack)
 
         store = get_store("artifact")
         for model in ("ctr", "cvr"):
