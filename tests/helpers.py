@@ -103,7 +103,8 @@ def table_checksums(wh: Any, partitions: Iterable[date] | None = None) -> dict[s
         if schema.unique_key:
             key = ", ".join(schema.unique_key)
             dupes = wh.execute_native(
-                f"select count(*) from (select {key} from {table_id} {where} group by {key} having count(*) > 1)",
+                f"select count(*) from (select {key} from {table_id} {where}"
+                f" group by {key} having count(*) > 1)",
                 args,
             )[0][0]
         out[table_id] = (count, int(digest), dupes)

@@ -1,0 +1,161 @@
+"""The production topology, natively: Airflow on PostgreSQL with the CeleryExecutor (Redis
+broker, two Celery workers, triggerer). A 7-day backfill of the daily pipeline through REST
+API v2 (max_active_runs 4) runs on a LocalExecutor stack and on a CeleryExecutor stack, each
+on its own Postgres database and its own warehouse; the two warehouses must be identical.
+
+Airflow 3.3 queues no task of a paused DAG, backfill runs included, so the DAG is unpaused;
+unpausing would also let the scheduler start the DAG's latest scheduled run (today's
+interval), whose trailing-window models read the backfilled dates at whatever moment it
+runs. Both stacks therefore run with [scheduler] use_job_schedule off (backfills run as
+usual): only the backfill writes, and whole tables are compared (the backfilled dates'
+partitions are compared too, for the diagnostics). Wall times are printed (-s), recorded as
+properties (junit XML) and written to backfill_wall_times.json in the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pytest
+from adctr import settings
+from adctr.warehouse import get_warehouse
+
+from tests.helpers import table_checksums
+from tests.system.celery_stack import PostgresStack
+
+DAILY = "ad_performance_daily"
+REPORT_DATES = [date(2026, 11, 2) + timedelta(days=i) for i in range(7)]
+MAX_ACTIVE_RUNS = 4
+BACKFILL_TIMEOUT = 600
+
+
+def _backfill(stack: PostgresStack) -> dict:
+    """Create the 7-day backfill through the REST API and wait until every run succeeded."""
+    stack.wait_for(lambda: stack._get(f"/api/v2/dags/{DAILY}").status_code == 200, f"{DAILY} parsed", 180)
+    stack.api("PATCH", f"/api/v2/dags/{DAILY}", json={"is_paused": False})
+    body = {
+        "dag_id": DAILY,
+        # Data-interval timetable in Asia/Tokyo: logical date = interval start = report date + cron time.
+        "from_date": f"{REPORT_DATES[0]}T06:00:00+09:00",
+        "to_date": f"{REPORT_DATES[-1]}T06:00:00+09:00",
+        "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "none",
+        "max_active_runs": MAX_ACTIVE_RUNS,
+    }  # fmt: skip
+    started = time.monotonic()
+    backfill = stack.api("POST", "/api/v2/backfills", json=body)
+    assert backfill["dag_id"] == DAILY and backfill["max_active_runs"] == MAX_ACTIVE_RUNS, backfill
+    peak = 0
+
+    def done() -> list[dict] | None:
+        nonlocal peak
+        runs = stack.api("GET", f"/api/v2/dags/{DAILY}/dagRuns", params={"limit": 100})["dag_runs"]
+        failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+        if failed:
+            raise AssertionError(f"runs failed: {failed}")
+        peak = max(peak, sum(r["state"] == "running" for r in runs))
+        ok = len(runs) == len(REPORT_DATES) and all(r["state"] == "success" for r in runs)
+        return runs if ok else None
+
+    runs = stack.wait_for(done, f"{len(REPORT_DATES)} successful backfill runs", BACKFILL_TIMEOUT)
+    wall = time.monotonic() - started
+    tis = []
+    for run in runs:
+        path = f"/api/v2/dags/{DAILY}/dagRuns/{quote(run['dag_run_id'], safe='')}/taskInstances"
+        tis += stack.api("GET", path, params={"limit": 100})["task_instances"]
+    return {"wall": wall, "runs": runs, "peak_running": peak, "tis": tis}
+
+
+def _run_stack(simulator, var: Path, executor: str, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: ANN001
+    var.mkdir()
+    monkeypatch.setenv("ADCTR_VAR_DIR", str(var))
+    stack = PostgresStack(simulator.url, executor=executor, workers=2, worker_concurrency=2, schedule=False)
+    started = time.monotonic()
+    try:
+        stack.start()
+        startup = time.monotonic() - started
+        print(f"\n{executor} stack (Postgres {stack.database}) up in {startup:.1f}s")
+        result = _backfill(stack)
+        print(f"{executor}: {len(REPORT_DATES)}-day backfill done in {result['wall']:.1f}s")
+        result["executed"] = stack.executed_on_workers({r["dag_run_id"] for r in result["runs"]})
+    except BaseException as exc:
+        print(f"{executor} stack failed: {exc!r}\n{stack.logs()}")
+        raise
+    finally:
+        stack.stop()
+    # Every process of the stack ended with its component (no orphaned task process).
+    assert not stack.killed_leftovers and not stack.leftover_processes(), stack.killed_leftovers
+    result["startup"] = startup
+    with get_warehouse() as wh:
+        result["whole"] = table_checksums(wh)
+        result["written"] = table_checksums(wh, REPORT_DATES)
+        result["per_date"] = {d: table_checksums(wh, [d]) for d in REPORT_DATES}
+        result["raw_rows"] = dict(wh.execute_native(
+            "select report_date, count(*) from raw.ad_performance group by 1 order by 1"
+        ))  # fmt: skip
+    return result
+
+
+@pytest.mark.timeout(1800)  # two stacks, two backfills: ~12 min on 2 cores (pyproject default 900 s)
+def test_celery_backfill_on_postgres_equals_the_local_executor_run(
+    simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property  # noqa: ANN001
+) -> None:
+    test_started = time.monotonic()
+    local = _run_stack(simulator, tmp_path / "local", "LocalExecutor", monkeypatch)
+    celery = _run_stack(simulator, tmp_path / "celery", "CeleryExecutor", monkeypatch)
+
+    times = {
+        "local_executor_backfill_s": round(local["wall"], 1),
+        "celery_executor_backfill_s": round(celery["wall"], 1),
+        "local_executor_stack_start_s": round(local["startup"], 1),
+        "celery_executor_stack_start_s": round(celery["startup"], 1),
+        "whole_test_s": round(time.monotonic() - test_started, 1),
+        "peak_running_backfill_runs": {"local": local["peak_running"], "celery": celery["peak_running"]},
+        "task_instances_per_celery_worker": {name: len(keys) for name, keys in celery["executed"].items()},
+    }
+    for key, value in times.items():
+        record_property(key, value)
+    (tmp_path / "backfill_wall_times.json").write_text(json.dumps(times, indent=2))
+    print(
+        f"\n{len(REPORT_DATES)}-day backfill (max_active_runs {MAX_ACTIVE_RUNS}) wall time: "
+        f"LocalExecutor {local['wall']:.1f}s, CeleryExecutor (2 workers x 2) {celery['wall']:.1f}s\n"
+        f"{json.dumps(times)}\n-> {tmp_path / 'backfill_wall_times.json'}"
+    )
+
+    for result in (local, celery):
+        # Every run is one of the backfill's and succeeded; no more than max_active_runs at once.
+        assert {r["run_type"] for r in result["runs"]} == {"backfill"}
+        tz = ZoneInfo(settings.load_config("pipeline")["account_timezone"])
+        days = sorted(datetime.fromisoformat(r["logical_date"]).astimezone(tz).date() for r in result["runs"])
+        assert days == REPORT_DATES
+        assert 1 <= result["peak_running"] <= MAX_ACTIVE_RUNS
+        for day in REPORT_DATES:  # media x creatives serving that day x devices
+            expected = 2 * len(simulator.state.world.active(day)) * 3
+            assert result["raw_rows"].get(day) == expected, result["raw_rows"]
+        assert set(result["raw_rows"]) == set(REPORT_DATES)
+        # No duplicate keys in any table.
+        assert all(dupes == 0 for (_, _, dupes) in result["whole"].values()), result["whole"]
+
+    # The Celery run's tasks really ran on the workers, on both of them.
+    executed = celery["executed"]
+    ran = {(ti["dag_run_id"], ti["task_id"], ti["map_index"]) for ti in celery["tis"]
+           if ti["state"] == "success"}  # fmt: skip
+    on_workers = {key for keys in executed.values() for key in keys}
+    assert ran and ran <= on_workers, sorted(ran - on_workers)[:10]
+    assert all(executed.values()), {name: len(keys) for name, keys in executed.items()}
+
+    # The same tables, exactly.
+    if local["whole"] != celery["whole"]:
+        differ = {}
+        for day in REPORT_DATES:
+            a, b = local["per_date"][day], celery["per_date"][day]
+            differ[day.isoformat()] = {t: (a.get(t), b.get(t)) for t in {*a, *b} if a.get(t) != b.get(t)}
+        raise AssertionError(
+            f"tables differ between LocalExecutor and CeleryExecutor: {local['whole']} != {celery['whole']}; "
+            f"per date (rows, checksum, duplicates): {differ}"
+        )
+    assert local["written"] == celery["written"] == local["whole"]
