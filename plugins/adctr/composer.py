@@ -102,6 +102,9 @@ def environment() -> dict[str, str]:
 def connections() -> list[str]:
     media = settings.load_config("media")["media"]
     needed = ["google_cloud_default (Google Cloud): BigQuery Job User + Data Editor, Storage Object Admin"]
+    alerts = settings.load_config("pipeline").get("alerts_connection_id", "adctr_alerts")
+    needed.append(f"{alerts} (HTTP: schema https, host, extra endpoint of the Slack/Google Chat webhook) "
+                  "for failure and deadline alerts")  # fmt: skip
     for m in media:
         kind = "Google Ads" if m["adapter"] == "google_ads" else "HTTP: host, port, schema https, API token as password"
         needed.append(f"{m['connection_id']} ({kind}) for medium {m['name']}")

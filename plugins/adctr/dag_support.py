@@ -196,6 +196,9 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             inlets=[lineage.table_asset(d) for d in model.depends_on],
             outlets=[lineage.table_asset(model.table_id)],
             pool=WAREHOUSE_POOL,
+            # waits (retries, exponential backoff up to 10 min) for earlier partitions that a
+            # parallel run is still building: elt.upstream_gaps
+            retries=6,
         )
         def build(table_id: str, report_date: str, **context: Any) -> int:
             from adctr.tasks import build_model

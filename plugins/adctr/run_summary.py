@@ -107,6 +107,12 @@ def _as_date(value: str) -> Any:
     return date.fromisoformat(value)
 
 
+def _model_facts(m: dict[str, Any]) -> str:
+    h = m["holdout"]
+    return (f"blessed={m['blessed']}: log loss {h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}), "
+            f"AUC {h['auc']:.4f}, calibration {h['calibration']:.3f}")  # fmt: skip
+
+
 def render_markdown(s: dict[str, Any]) -> str:
     lines = [f"## {s['dag_id']} · {s['run_id']} ({s['run_type']})"]
     tasks = s["tasks"]
@@ -128,12 +134,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     if s["models"] or s["no_model_because"]:
         lines += ["", "### Models"]
         for m in s["models"]:
-            h = m["holdout"]
-            lines.append(
-                f"- {m['model']}/{m['variant']} **v{m['version']}** blessed={m['blessed']}: log loss "
-                f"{h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}), AUC {h['auc']:.4f}, "
-                f"calibration {h['calibration']:.3f}; {m['uri']}"
-            )
+            lines.append(f"- {m['model']}/{m['variant']} **v{m['version']}** {_model_facts(m)}; {m['uri']}")
             if m["reasons"]:
                 lines.append(f"  - gate: {'; '.join(m['reasons'])}")
         if s["no_model_because"]:
@@ -205,11 +206,9 @@ def render_html(s: dict[str, Any] | None, dq_store: ObjectStore, docs_route: str
     if s["models"] or s["no_model_because"]:
         items = []
         for m in s["models"]:
-            h = m["holdout"]
             items.append(
-                f"<li><b>{e(m['model'])}/{e(m['variant'])} v{m['version']}</b> blessed={m['blessed']}: "
-                f"log loss {h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}), AUC {h['auc']:.4f}, "
-                f"calibration {h['calibration']:.3f}<br><code>{e(m['uri'])}</code>"
+                f"<li><b>{e(m['model'])}/{e(m['variant'])} v{m['version']}</b> {e(_model_facts(m))}"
+                f"<br><code>{e(m['uri'])}</code>"
                 + (f"<br>gate: {e('; '.join(m['reasons']))}" if m["reasons"] else "") + "</li>"
             )
         if s["no_model_because"]:

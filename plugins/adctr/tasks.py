@@ -246,6 +246,15 @@ def build_model(table_id: str, report_date: str, context: dict[str, Any]) -> int
     day = date.fromisoformat(report_date)
     overrides = model_param_overrides(table_id, dict(context.get("params") or {}))
     with permanent_errors(), get_warehouse() as wh:
+        # Parallel runs (backfills) must not build a trailing window over a partition another
+        # run has not built yet: wait (retry with backoff) instead of reading a partial window.
+        gaps = elt.upstream_gaps(elt.all_models()[table_id], day, wh)
+        if gaps:
+            raise elt.UpstreamNotReady(
+                f"{table_id} for {day} reads earlier partitions that are not built yet: {'; '.join(gaps[:8])}"
+                f"{' ...' if len(gaps) > 8 else ''}. Another run is probably still building them and this "
+                "task retries; if it keeps failing, re-run those report dates first."
+            )
         return elt.build(table_id, day, wh, params=overrides, labels=_labels(context, day))
 
 

@@ -1,7 +1,9 @@
 """The production topology, natively: Airflow on PostgreSQL with the CeleryExecutor (Redis
 broker, two Celery workers, triggerer). A 7-day backfill of the daily pipeline through REST
 API v2 (max_active_runs 4) runs on a LocalExecutor stack and on a CeleryExecutor stack, each
-on its own Postgres database and its own warehouse; the two warehouses must be identical.
+on its own Postgres database and its own warehouse; on the Celery stack a second backfill
+then reprocesses the last three dates while manual runs re-run the first two. The two
+warehouses must be identical.
 
 Airflow 3.3 queues no task of a paused DAG, backfill runs included, so the DAG is unpaused;
 unpausing would also let the scheduler start the DAG's latest scheduled run (today's
@@ -31,6 +33,11 @@ from tests.system.celery_stack import PostgresStack
 DAILY = "ad_performance_daily"
 REPORT_DATES = [date(2026, 11, 2) + timedelta(days=i) for i in range(7)]
 MAX_ACTIVE_RUNS = 4
+# On the Celery stack, after the first backfill: a second backfill reprocessing the last three
+# dates while manual runs of the first two run at the same time. The tables must still equal
+# the LocalExecutor stack's single clean backfill.
+OVERLAP = REPORT_DATES[4:]
+MANUAL = REPORT_DATES[:2]
 BACKFILL_TIMEOUT = 600
 
 
@@ -70,7 +77,38 @@ def _backfill(stack: PostgresStack) -> dict:
     return {"wall": wall, "runs": runs, "peak_running": peak, "tis": tis}
 
 
-def _run_stack(simulator, var: Path, executor: str, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: ANN001
+def _overlapping_runs(stack: PostgresStack) -> float:
+    """A second backfill that reprocesses dates the first one ran, while manual runs of other
+    dates run at the same time; waits until everything succeeded. Returns the wall time."""
+    started = time.monotonic()
+    body = {
+        "dag_id": DAILY, "from_date": f"{OVERLAP[0]}T06:00:00+09:00", "to_date": f"{OVERLAP[-1]}T06:00:00+09:00",
+        "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "completed",
+        "max_active_runs": MAX_ACTIVE_RUNS,
+    }  # fmt: skip
+    stack.api("POST", "/api/v2/backfills", json=body)
+    manual = [
+        stack.api("POST", f"/api/v2/dags/{DAILY}/dagRuns",
+                  json={"logical_date": None, "conf": {"report_date": d.isoformat()}})["dag_run_id"]
+        for d in MANUAL
+    ]  # fmt: skip
+
+    def done() -> bool:
+        runs = stack.api("GET", f"/api/v2/dags/{DAILY}/dagRuns", params={"limit": 100})["dag_runs"]
+        failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+        if failed:
+            raise AssertionError(f"runs failed: {failed}")
+        backfills = stack.api("GET", "/api/v2/backfills", params={"dag_id": DAILY})["backfills"]
+        states = {r["dag_run_id"]: r["state"] for r in runs}
+        return (len(backfills) == 2 and all(b["completed_at"] for b in backfills)
+                and all(states.get(m) == "success" for m in manual)
+                and all(state == "success" for state in states.values()))  # fmt: skip
+
+    stack.wait_for(done, "the overlapping backfill and the manual runs", BACKFILL_TIMEOUT)
+    return time.monotonic() - started
+
+
+def _run_stack(simulator, var: Path, executor: str, monkeypatch: pytest.MonkeyPatch, overlap: bool = False) -> dict:  # noqa: ANN001
     var.mkdir()
     monkeypatch.setenv("ADCTR_VAR_DIR", str(var))
     stack = PostgresStack(simulator.url, executor=executor, workers=2, worker_concurrency=2, schedule=False)
@@ -82,6 +120,10 @@ def _run_stack(simulator, var: Path, executor: str, monkeypatch: pytest.MonkeyPa
         result = _backfill(stack)
         print(f"{executor}: {len(REPORT_DATES)}-day backfill done in {result['wall']:.1f}s")
         result["executed"] = stack.executed_on_workers({r["dag_run_id"] for r in result["runs"]})
+        if overlap:
+            result["overlap_wall"] = _overlapping_runs(stack)
+            print(f"{executor}: overlapping backfill {OVERLAP[0]}..{OVERLAP[-1]} + manual runs {MANUAL} "
+                  f"done in {result['overlap_wall']:.1f}s")  # fmt: skip
     except BaseException as exc:
         print(f"{executor} stack failed: {exc!r}\n{stack.logs()}")
         raise
@@ -106,11 +148,12 @@ def test_celery_backfill_on_postgres_equals_the_local_executor_run(
 ) -> None:
     test_started = time.monotonic()
     local = _run_stack(simulator, tmp_path / "local", "LocalExecutor", monkeypatch)
-    celery = _run_stack(simulator, tmp_path / "celery", "CeleryExecutor", monkeypatch)
+    celery = _run_stack(simulator, tmp_path / "celery", "CeleryExecutor", monkeypatch, overlap=True)
 
     times = {
         "local_executor_backfill_s": round(local["wall"], 1),
         "celery_executor_backfill_s": round(celery["wall"], 1),
+        "celery_overlapping_backfill_and_manual_runs_s": round(celery["overlap_wall"], 1),
         "local_executor_stack_start_s": round(local["startup"], 1),
         "celery_executor_stack_start_s": round(celery["startup"], 1),
         "whole_test_s": round(time.monotonic() - test_started, 1),
@@ -148,7 +191,8 @@ def test_celery_backfill_on_postgres_equals_the_local_executor_run(
     assert ran and ran <= on_workers, sorted(ran - on_workers)[:10]
     assert all(executed.values()), {name: len(keys) for name, keys in executed.items()}
 
-    # The same tables, exactly.
+    # The same tables, exactly (the Celery stack after its overlapping second backfill and
+    # manual runs, the LocalExecutor stack after one clean backfill).
     if local["whole"] != celery["whole"]:
         differ = {}
         for day in REPORT_DATES:

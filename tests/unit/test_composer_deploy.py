@@ -41,4 +41,4 @@ def test_packages_leave_out_airflow_and_test_tools_and_the_cli_prints_everything
     assert "gs://env-bucket/dags/ctr_cvr_retrain.py" in out
     assert "gcloud storage cp plugins/adctr_operations.py plugins/.airflowignore gs://env-bucket/plugins/" in out
     assert "ADCTR_PROJECT_ROOT=/home/airflow/gcs/data/adctr" in out and "google_cloud_default" in out
-    assert "admedia_simulator (HTTP" in out
+    assert "admedia_simulator (HTTP" in out and "adctr_alerts (HTTP" in out

@@ -93,3 +93,31 @@ def test_bad_sql_fails_with_file_and_line_before_anything_is_written(
     with pytest.raises(elt.ModelError, match=message):
         elt.build(model.table_id, date(2026, 11, 20), wh)
     assert not (tmp_path / "w.duckdb").exists()  # the warehouse was never even opened
+
+
+def test_a_trailing_window_waits_for_earlier_partitions_a_parallel_run_has_not_built(tmp_path) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from adctr.schema import get_schema
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+    from tests.helpers import raw_rows
+
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    days = [date(2026, 11, 18) + timedelta(days=i) for i in range(3)]
+    for day in days:
+        wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, raw_rows(day, 6))
+    staging = ("staging.ad_performance", "staging.creative_snapshot")
+    for day in (days[0], days[2]):  # the middle date's run has loaded raw but not built staging yet
+        for table in staging:
+            elt.build(table, day, wh)
+    features = elt.all_models()["features.creative_daily"]
+    assert elt.days_read_back(features) == 28
+    assert elt.upstream_gaps(features, days[2], wh) == [
+        "staging.ad_performance 2026-11-19 (raw.ad_performance has 6 rows)",
+        "staging.creative_snapshot 2026-11-19 (raw.ad_performance has 6 rows)",
+    ]
+    assert elt.upstream_gaps(features, days[1], wh) == []  # earlier dates are complete
+    assert elt.upstream_gaps(elt.all_models()["staging.ad_performance"], days[2], wh) == []  # reads its own date
+    for table in staging:
+        elt.build(table, days[1], wh)
+    assert elt.upstream_gaps(features, days[2], wh) == []
