@@ -86,6 +86,12 @@ def _overlapping_runs(stack: PostgresStack) -> float:
         "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "completed",
         "max_active_runs": MAX_ACTIVE_RUNS,
     }  # fmt: skip
+    # Airflow runs one backfill per DAG at a time and marks the first one complete shortly
+    # after its last run (until then a new one answers 409): wait for that, as an operator would.
+    stack.wait_for(
+        lambda: all(b["completed_at"] for b in stack.api("GET", "/api/v2/backfills", params={"dag_id": DAILY})["backfills"]),
+        "the first backfill to be marked complete", 180,
+    )  # fmt: skip
     stack.api("POST", "/api/v2/backfills", json=body)
     manual = [
         stack.api("POST", f"/api/v2/dags/{DAILY}/dagRuns",
