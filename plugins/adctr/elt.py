@@ -118,16 +118,23 @@ def upstream_gaps(model: SqlModel, day: date, warehouse: Any) -> list[str]:
     although their source partition is loaded: building now would read an incomplete window."""
     back = days_read_back(model)
     models = all_models()
+    counts: dict[str, dict[date, int]] = {}  # one count query per table, however often it is read
+
+    def partitions(table_id: str) -> dict[date, int]:
+        if table_id not in counts:
+            try:
+                counts[table_id] = warehouse.partition_counts(schemas.get_schema(table_id))
+            except Exception:  # noqa: BLE001 - not created yet: nothing built
+                counts[table_id] = {}
+        return counts[table_id]
+
     gaps: set[str] = set()
     for table in model.depends_on:
         if not back or table not in models or models[table].dag != model.dag:
             continue
-        try:
-            built = warehouse.partition_counts(schemas.get_schema(table))
-        except Exception:  # noqa: BLE001 - not created yet: nothing built
-            built = {}
+        built = partitions(table)
         for source in inputs_of([table]):
-            for d, n in warehouse.partition_counts(schemas.get_schema(source)).items():
+            for d, n in partitions(source).items():
                 if n and day - timedelta(days=back) <= d < day and not built.get(d):
                     gaps.add(f"{table} {d.isoformat()} ({source} has {n} rows)")
     return sorted(gaps)

@@ -107,6 +107,12 @@ def _as_date(value: str) -> Any:
     return date.fromisoformat(value)
 
 
+def _layer_order(table_id: str) -> tuple[int, str]:
+    """Tables in pipeline order: raw, staging, features, training, then the rest."""
+    layer = table_id.split(".")[0]
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), table_id)
+
+
 def _model_facts(m: dict[str, Any]) -> str:
     h = m["holdout"]
     return (f"blessed={m['blessed']}: log loss {h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}), "
@@ -123,7 +129,7 @@ def render_markdown(s: dict[str, Any]) -> str:
     if s["rows"] and s["report_dates"]:
         lines += ["", "### Rows per layer", "| table | " + " | ".join(s["report_dates"]) + " |",
                   "|---|" + "---:|" * len(s["report_dates"])]  # fmt: skip
-        for table in sorted(s["rows"], key=lambda t: (LAYERS.index(t.split(".")[0]) if t.split(".")[0] in LAYERS else 9, t)):
+        for table in sorted(s["rows"], key=_layer_order):
             lines.append(f"| {table} | " + " | ".join(str(s["rows"][table].get(d, 0)) for d in s["report_dates"]) + " |")
     if s["dq"]:
         lines += ["", "### Data quality", "| table | partition | result | checks | warnings | Data Docs |",
@@ -189,7 +195,7 @@ def render_html(s: dict[str, Any] | None, dq_store: ObjectStore, docs_route: str
         head = "".join(f"<th>{e(d)}</th>" for d in s["report_dates"])
         body = "".join(
             f"<tr><td>{e(t)}</td>" + "".join(f"<td class='n'>{s['rows'][t].get(d, 0)}</td>" for d in s["report_dates"]) + "</tr>"
-            for t in sorted(s["rows"], key=lambda t: (LAYERS.index(t.split(".")[0]) if t.split(".")[0] in LAYERS else 9, t))
+            for t in sorted(s["rows"], key=_layer_order)
         )
         parts.append(f"<h3>Rows per layer</h3><table><tr><th>table</th>{head}</tr>{body}</table>")
     if s["dq"]:
