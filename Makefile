@@ -26,7 +26,7 @@ install: $(STAMP)
 
 ## The main job: simulator -> DuckDB -> models -> artifacts, through Airflow, then a summary.
 demo: install
-	$(PY) -m adctr.demo --days $(DAYS)
+	$(PY) -m adctr.local.demo --days $(DAYS)
 
 ## Every test tier (unit, integration, real Airflow scheduler). Installs Debian's chromium
 ## for the Data Docs browser test where it can (root + apt-get).
@@ -43,7 +43,7 @@ browser:
 
 ## Airflow web UI on this project (http://127.0.0.1:8080, login admin / admin).
 airflow-ui: install
-	$(PY) -m adctr.local_ui
+	$(PY) -m adctr.local.airflow_ui
 
 ## Re-resolve requirements.in into the pinned requirements.txt.
 lock:
@@ -68,7 +68,7 @@ bench-elt: install
 ## Render, check and run every SQL model on a throwaway DuckDB with fixture data.
 ## DRY_RUN=1 with ADCTR_WAREHOUSE=bigquery dry-runs every file on BigQuery instead.
 sql-check: install
-	$(PY) -m adctr.sqlcheck $(if $(DATE),--date $(DATE)) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m adctr.local.sql_check $(if $(DATE),--date $(DATE)) $(if $(DRY_RUN),--dry-run)
 
 ## Validate one table partition by hand: make dq TABLE=raw.ad_performance DATE=2026-11-20
 dq: install
@@ -99,7 +99,7 @@ serve: install
 
 ## Deploy a branch's checkout (a git worktree) as a variant beside main: WORKTREE=../adctr-exp
 deploy-variant: install
-	$(PY) -m adctr.variants deploy --from $(WORKTREE)
+	$(PY) -m adctr.release.variants deploy --from $(WORKTREE)
 
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install
@@ -108,4 +108,4 @@ bench-serving: install
 ## Cloud Composer: print (dry run) or run (RUN=1) the bucket sync, packages, env and connections.
 ##   make composer-deploy BUCKET=gs://<environment bucket> [RUN=1]
 composer-deploy: install
-	$(PY) -m adctr.composer --bucket $(BUCKET) $(if $(RUN),--run)
+	$(PY) -m adctr.local.composer_deploy --bucket $(BUCKET) $(if $(RUN),--run)

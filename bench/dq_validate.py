@@ -20,9 +20,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from adctr import elt, quality, settings
+from adctr.warehouse import elt
+
+from adctr import quality
+
+from adctr.core import settings
 from adctr.quality.runner import suite_parameters
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 TABLES = ["raw.ad_performance", "staging.ad_performance", "staging.creative_snapshot", "features.creative_daily"]

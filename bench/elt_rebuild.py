@@ -3,7 +3,7 @@ the same SQL hand-run in one DuckDB connection.
 
     python bench/elt_rebuild.py --rows-per-day 1000000 --days 30
 
-Ours = `adctr.elt.build` per model and day (render, sqlglot checks and transpile, file
+Ours = `adctr.warehouse.elt.build` per model and day (render, sqlglot checks and transpile, file
 lock, staged insert with column and partition checks, delete+insert in one transaction).
 Floor = the transpiled SQL of each model run as a plain `delete` + `insert ... select`.
 Reports the newest day alone and the whole backfill; overhead = ours / floor - 1.
@@ -21,8 +21,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from adctr import elt
-from adctr.schema import get_schema
+from adctr.warehouse import elt
+from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse, transpile
 
 DAG = "ad_performance_daily"

@@ -55,10 +55,10 @@ def _peak_rss_mb() -> float:
 
 
 def child_http(url: str, media: list[str], load: bool) -> dict:
-    from adctr import ingestion
-    from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
-    from adctr.settings import load_config
-    from adctr.storage import get_store
+    from adctr.ingestion import raw_load as ingestion
+    from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
+    from adctr.core.settings import load_config
+    from adctr.core.storage import get_store
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     policy = ClientPolicy.from_config(load_config("media")["client"])
@@ -85,8 +85,8 @@ def child_floor() -> dict:
     import duckdb
     import pyarrow as pa
 
-    from adctr import ingestion
-    from adctr.storage import get_store
+    from adctr.ingestion import raw_load as ingestion
+    from adctr.core.storage import get_store
 
     store = get_store("landing")
     tables = [ingestion.read_landed(store, ingestion.landed(store, DAY, medium))[0] for medium in MEDIA]
@@ -127,7 +127,7 @@ def run(rows: int = 1_000_000, page_size: int = 50_000) -> dict:
                "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}  # fmt: skip
         os.environ["ADCTR_CONFIG_DIR"] = str(cfg_dir)
         try:
-            from adctr import settings
+            from adctr.core import settings
             from adctr.simulator.server import report_table, world_from_config
 
             sim_cfg = settings.load_config("simulator")

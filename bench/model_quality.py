@@ -29,10 +29,10 @@ def final_raw(state: Any, day: date, media: list[str]) -> Any:
     """Raw partition for `day` as a final report (the attribution window has closed)."""
     import pyarrow as pa
 
-    from adctr import settings
-    from adctr.admedia.base import Report
-    from adctr.admedia.normalize import normalize_report
-    from adctr.schema import get_schema
+    from adctr.core import settings
+    from adctr.ingestion.adapters.base import Report
+    from adctr.ingestion.normalize import normalize_report
+    from adctr.core.table_schemas import get_schema
     from adctr.simulator.server import report_table
 
     tables = []
@@ -48,9 +48,10 @@ def final_raw(state: Any, day: date, media: list[str]) -> Any:
 
 
 def build_warehouse(path: Path, end: date, window: int, attribution: int) -> Any:
-    from adctr import elt, settings
-    from adctr.ingestion import configured_media
-    from adctr.schema import get_schema
+    from adctr.warehouse import elt
+    from adctr.core import settings
+    from adctr.ingestion.raw_load import configured_media
+    from adctr.core.table_schemas import get_schema
     from adctr.simulator.server import state_from_config
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 

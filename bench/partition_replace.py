@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 DAY = date(2026, 11, 20)

@@ -95,10 +95,11 @@ def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
 
 def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
     import requests
-    from adctr import artifacts, settings
+    from adctr.release import artifacts
+    from adctr.core import settings
     from adctr.serving.instances import arrow_request_body, json_instances
     from adctr.serving.reader import VersionReader
-    from adctr.storage import LocalStore
+    from adctr.core.storage import LocalStore
 
     from training.features import transform
     from training.trainer import fit

@@ -32,7 +32,7 @@ def make_examples(path: Path, rows: int, seed: int = 7) -> None:
     """`rows` synthetic training.ctr_examples rows over 28 days, with a learnable signal."""
     import pyarrow as pa
 
-    from adctr.schema import get_schema
+    from adctr.core.table_schemas import get_schema
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
     from training.features import NUMERIC
 

@@ -47,8 +47,8 @@ Warning-level expectations are logged and never block.
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support, lineage
-from adctr.pools import WAREHOUSE_POOL, pool_name
+from adctr.orchestration import dag_helpers as dag_support, lineage
+from adctr.orchestration.pools import WAREHOUSE_POOL, pool_name
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "ad_performance_daily"
@@ -99,19 +99,19 @@ DAG_ID = "ad_performance_daily"
 def ad_performance_daily() -> None:
     @task
     def media(params=None) -> list:  # noqa: ANN001
-        from adctr.tasks import resolve_media
+        from adctr.orchestration.tasks.legacy import resolve_media
 
         return resolve_media(params)
 
     @task
     def plan_pull(report_date: str, media: list, params=None) -> list:  # noqa: ANN001
-        from adctr.tasks import plan_pull as run
+        from adctr.orchestration.tasks.legacy import plan_pull as run
 
         return run(report_date, media, params)
 
     @task(map_index_template=dag_support.DATE_MAP_INDEX)
     def extract(medium: str, report_date: str, selected: list) -> dict:
-        from adctr.tasks import extract as run
+        from adctr.orchestration.tasks.legacy import extract as run
 
         return run(medium, report_date, selected)
 
@@ -121,7 +121,7 @@ def ad_performance_daily() -> None:
         outlets=[lineage.table_asset("raw.ad_performance"), lineage.table_asset("raw.ad_performance_quarantine")],
     )
     def load_raw(report_date: str, dates: list, media: list, **context) -> list:  # noqa: ANN003
-        from adctr.tasks import load_raw as run
+        from adctr.orchestration.tasks.legacy import load_raw as run
 
         return run(report_date, dates, media, context)
 

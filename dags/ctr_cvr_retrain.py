@@ -35,14 +35,16 @@ run on the newest data published it, or an operator triggered this DAG with a
 `promote_reason`. Backfills and manual re-runs train and evaluate, and their versions are
 kept, but reach a slot only through an explicit pin (with a reason) in `serving_slot_sync`.
 
-**Variants.** A branch deployed with `python -m adctr.variants deploy` runs this same file
+**Variants.** A branch deployed with `python -m adctr.release.variants deploy` runs this same file
 as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under its variant.
 """
 
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support, elt, lineage, settings
+from adctr.orchestration import dag_helpers as dag_support, lineage
+from adctr.warehouse import elt
+from adctr.core import settings
 from airflow.sdk import Param, dag, task
 
 BASE_DAG_ID = "ctr_cvr_retrain"
@@ -111,21 +113,21 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
 def ctr_cvr_retrain() -> None:
     @task
     def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
-        from adctr.tasks import check_training_inputs
+        from adctr.orchestration.tasks.legacy import check_training_inputs
 
         with settings.deployment(DEPLOYMENT):
             return check_training_inputs(snapshot_date, params, BASE_DAG_ID)
 
     @task
     def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
-        from adctr.tasks import train as run
+        from adctr.orchestration.tasks.legacy import train as run
 
         with settings.deployment(DEPLOYMENT):
             return run(model, snapshot_date, context)
 
     @task
     def publish(candidate: dict, **context) -> dict:  # noqa: ANN003
-        from adctr.tasks import publish as run
+        from adctr.orchestration.tasks.legacy import publish as run
 
         with settings.deployment(DEPLOYMENT):
             return run(candidate, context, BASE_DAG_ID)

@@ -30,7 +30,7 @@ version a slot serves or a pin names; `retention_dry_run` only lists what would 
 from __future__ import annotations
 
 import pendulum
-from adctr import dag_support, lineage
+from adctr.orchestration import dag_helpers as dag_support, lineage
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "serving_slot_sync"
@@ -66,13 +66,13 @@ DAG_ID = "serving_slot_sync"
 def serving_slot_sync() -> None:
     @task
     def sync_slots(**context) -> dict:  # noqa: ANN003
-        from adctr.tasks import sync_slots as run
+        from adctr.orchestration.tasks.legacy import sync_slots as run
 
         return run(context)
 
     @task
     def apply_retention(**context) -> list:  # noqa: ANN003
-        from adctr.tasks import apply_retention as run
+        from adctr.orchestration.tasks.legacy import apply_retention as run
 
         return run(context)
 

@@ -2,15 +2,15 @@
 itself is kept out of the plugins manager by plugins/.airflowignore):
 
 - the api-server refuses a DAG run's bad conf before the run exists (unknown keys, every
-  Param's schema, cross-field `x-requires` rules), naming each field: `adctr.conf_guard`;
+  Param's schema, cross-field `x-requires` rules), naming each field: `adctr.orchestration.conf_guard`;
 - every DAG run page gets a "Run summary" tab (rows per layer, DQ results with Data Docs
-  links, model metrics and the version published or why none was): `adctr.ui_app`.
+  links, model metrics and the version published or why none was): `adctr.orchestration.ui_pages`.
 """
 
 from __future__ import annotations
 
-from adctr.conf_guard import ConfGuardMiddleware
-from adctr.ui_app import app as ui_app
+from adctr.orchestration.conf_guard import ConfGuardMiddleware
+from adctr.orchestration.ui_pages import app as ui_app
 from airflow.plugins_manager import AirflowPlugin
 
 

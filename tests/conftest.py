@@ -19,7 +19,7 @@ os.environ["ADCTR_VAR_DIR"] = str(SESSION_VAR)
 for key in ("ADCTR_WAREHOUSE", "ADCTR_STORAGE", "ADCTR_CONFIG_DIR", "ADCTR_DUCKDB_PATH", "ADCTR_VARIANT"):
     os.environ.pop(key, None)
 
-from adctr import localenv  # noqa: E402
+from adctr.local import airflow_env as localenv  # noqa: E402
 
 os.environ.update(localenv.airflow_env())
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
@@ -53,7 +53,7 @@ def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[object]:
     """The project's ad-media simulator on a free loopback port (in this process)."""
-    from adctr import settings
+    from adctr.core import settings
     from adctr.simulator.server import SimulatorServer, state_from_config
 
     state = state_from_config(
@@ -107,7 +107,7 @@ def gcs_store_uri(gcs_emulator: str, request: pytest.FixtureRequest) -> str:
     import re
     import uuid
 
-    from adctr.storage import gcs_client
+    from adctr.core.storage import gcs_client
 
     bucket = re.sub(r"[^a-z0-9-]", "-", f"t-{uuid.uuid4().hex[:8]}-{request.node.name.lower()}")[:60].strip("-")
     gcs_client().create_bucket(bucket)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from adctr.schema import all_schemas, get_schema
+from adctr.core.table_schemas import all_schemas, get_schema
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,8 +12,8 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from adctr import settings
-from adctr.storage import get_store
+from adctr.core import settings
+from adctr.core.storage import get_store
 from adctr.warehouse import get_warehouse
 
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         print(json.dumps(cand.as_dict(), indent=2))
     else:
-        from adctr.artifacts import CANDIDATE_FILES
+        from adctr.release.artifacts import CANDIDATE_FILES
 
         files = {name: (args.candidate / name).read_bytes() for name in CANDIDATE_FILES}
         version = publish_candidate(

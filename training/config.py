@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from adctr import settings
+from adctr.core import settings
 
 
 def model_config(model: str) -> dict[str, Any]:

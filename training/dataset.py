@@ -36,7 +36,7 @@ def load_examples(
     Read as Arrow and converted column-wise; only `columns` (plus the key) are read, and
     strings arrive as pandas categoricals (typed, and small in memory for large windows).
     """
-    from adctr.schema import get_schema
+    from adctr.core.table_schemas import get_schema
 
     schema = get_schema(table_id)
     wanted = [c for c in schema.column_names if columns is None or c in columns or c in KEY_COLUMNS]

@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adctr import artifacts
-from adctr.storage import ObjectStore
+from adctr.release import artifacts
+from adctr.core.storage import ObjectStore
 from training import champion as gate
 from training.config import model_config
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 from training import plots
 from training.dataset import training_splits
 from training.evaluate import base_rate_log_loss, evaluate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adctr.artifacts import PLOT_FILES
+from adctr.release.artifacts import PLOT_FILES
 
 CALIBRATION_PNG, IMPORTANCE_PNG = PLOT_FILES
 

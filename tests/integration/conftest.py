@@ -14,7 +14,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def runner(simulator):  # noqa: ANN001, ANN201
     """A DagRunner over the project's dags folder, with the simulator connection defined."""
-    from adctr.airflow_runner import DagRunner, prepare
+    from adctr.local.airflow_runner import DagRunner, prepare
 
     prepare(simulator.url)
     return DagRunner()

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 import yaml
 
-from adctr import dates
+from adctr.core import dates
 
 DAY = date(2026, 11, 10)
 
@@ -32,7 +32,7 @@ def test_medium_the_api_does_not_know(runner, isolated_var, config_copy, capfd) 
 def test_medium_not_in_config(runner, isolated_var) -> None:  # noqa: ANN001
     from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 
-    from adctr import tasks
+    from adctr.orchestration.tasks import legacy as tasks
 
     # The Param's schema lists the configured media: no run starts with another one ...
     with pytest.raises(ParamValidationError, match="param media: 'nope_ads' is not one of"):
@@ -70,7 +70,7 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
     assert "suite training.cvr_examples on training.cvr_examples partition 2026-11-10" in out
     assert "expect_table_row_count_to_be_between [an empty partition]: observed 0" in out
     # The run's summary says why no version was published.
-    from adctr import run_summary
+    from adctr.orchestration import run_summary
     from adctr.quality.results import dq_store
 
     summary = run_summary.read(dq_store(), "ctr_cvr_retrain", outcome.run_id)
@@ -81,7 +81,7 @@ def test_training_without_enough_history_fails_clearly(runner, isolated_var, cap
 
 
 def test_forced_publish_without_a_reason_is_refused_before_training(runner, isolated_var, capfd, alert_webhook) -> None:  # noqa: ANN001
-    # (Through the api-server, adctr.conf_guard refuses this conf before a run exists; dag.test
+    # (Through the api-server, adctr.orchestration.conf_guard refuses this conf before a run exists; dag.test
     # and the CLI bypass it, so the task checks again.)
     outcome = runner.run("ctr_cvr_retrain", DAY, conf={"force_publish": True}, check=False)
     assert outcome.task_states["check_inputs"] == "failed"

@@ -47,7 +47,7 @@ def test_dag_policy_docs_owners_tags_params_retries_alerts_deadlines() -> None:
     """The DAG policy every DAG must meet (Composer/MWAA-style policy test)."""
     from airflow.models import DagBag
 
-    from adctr.alerts import OpsAlertNotifier
+    from adctr.orchestration.alerts import OpsAlertNotifier
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors
@@ -64,7 +64,7 @@ def test_dag_policy_docs_owners_tags_params_retries_alerts_deadlines() -> None:
             assert param.schema.get("type") and param.schema.get("title") and param.description, (dag_id, name)
         # A missed deadline alerts through the notifier, in the triggerer (async path).
         (deadline,) = dag.deadline
-        assert deadline.callback.path == "adctr.alerts.OpsAlertNotifier", dag_id
+        assert deadline.callback.path == "adctr.orchestration.alerts.OpsAlertNotifier", dag_id
         for task in dag.tasks:
             where = (dag_id, task.task_id)
             assert task.owner in ("data-eng", "ml-eng"), where

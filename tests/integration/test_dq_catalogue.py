@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from adctr import artifacts, quality
-from adctr.storage import get_store
+from adctr.release import artifacts
+
+from adctr import quality
+from adctr.core.storage import get_store
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 DAYS = [date(2026, 11, 11) + timedelta(days=i) for i in range(8)]

@@ -15,11 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from adctr import ingestion, settings
-from adctr.admedia.base import SourceError
-from adctr.admedia.report_job import ClientPolicy, ReportJobAdapter
+from adctr.ingestion import raw_load as ingestion
+
+from adctr.core import settings
+from adctr.ingestion.adapters.base import SourceError
+from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
 from adctr.simulator.server import SimulatorServer, report_table, state_from_config
-from adctr.storage import get_store
+from adctr.core.storage import get_store
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 DAY = date(2026, 11, 10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
-from adctr import settings
+from adctr.core import settings
 from adctr.simulator.server import report_table
 from adctr.warehouse import get_warehouse
 

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import requests
 import yaml
-from adctr import artifacts, slots, variants
-from adctr.airflow_runner import DagRunFailed
+from adctr.release import artifacts, slots, variants
+from adctr.local.airflow_runner import DagRunFailed
 from adctr.serving.instances import arrow_request_body, json_instances
-from adctr.storage import get_store
+from adctr.core.storage import get_store
 from adctr.warehouse import get_warehouse
 
 from tests.conftest import ROOT

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from adctr import artifacts
-from adctr.storage import LocalStore
+from adctr.release import artifacts
+from adctr.core.storage import LocalStore
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 from tests.conftest import ROOT
 from training.champion import GateError

@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from adctr import localenv
-from adctr.pools import import_pools
+from adctr.local import airflow_env as localenv
+from adctr.orchestration.pools import import_pools
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
-from adctr import settings
+from adctr.core import settings
 from adctr.warehouse import get_warehouse
 
 from tests.helpers import table_checksums

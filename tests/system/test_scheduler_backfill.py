@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import requests
 
-from adctr import artifacts, slots
-from adctr.storage import get_store
+from adctr.release import artifacts, slots
+from adctr.core.storage import get_store
 from adctr.warehouse import get_warehouse
 
 from tests.system.airflow_stack import AirflowStack
@@ -49,7 +49,7 @@ def _backfill(stack: AirflowStack, dag_id: str, first: str, last: str, runs: int
 
 
 def _bad_conf_is_refused_before_a_run_exists(stack: AirflowStack) -> None:
-    """The api-server (adctr.conf_guard) answers 400 naming every bad field; no run is created."""
+    """The api-server (adctr.orchestration.conf_guard) answers 400 naming every bad field; no run is created."""
     cases = [
         (f"/api/v2/dags/{DAILY}/dagRuns", {"logical_date": None, "conf": {"lookback_days": 99, "medium": ["x"]}},
          ["lookback_days: 99 is greater than the maximum of 30", "medium: unknown param"]),

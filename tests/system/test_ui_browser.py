@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from adctr import localenv
+from adctr.local import airflow_env as localenv
 from tests.conftest import ROOT
 from tests.system.airflow_stack import AirflowStack
 from tests.system.test_scheduler_backfill import _backfill

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from adctr import artifacts
+from adctr.release import artifacts
 from adctr.serving.reader import VersionReader
-from adctr.storage import ObjectExistsError, open_store
+from adctr.core.storage import ObjectExistsError, open_store
 
 from tests.helpers import tiny_model_files
 
@@ -25,8 +25,8 @@ PUBLISH_WRITES = 1 + len(FILES) + 2  # claim, each file, manifest, _SUCCESS
 KILLED_PUBLISHER = textwrap.dedent(
     """
     import os, signal, sys
-    from adctr import artifacts
-    from adctr.storage import open_store
+    from adctr.release import artifacts
+    from adctr.core.storage import open_store
     from tests.helpers import tiny_model_files
 
     store, kill_at = open_store(sys.argv[1]), int(sys.argv[2])
@@ -134,7 +134,7 @@ def test_copy_is_idempotent_and_retire_hides_before_deleting(store_uri: str) -> 
 def test_the_airflow_path_goes_through_gcshook_on_the_emulator(gcs_airflow_backend: str) -> None:
     """get_store() in a task builds GCSStore on the provider's GCSHook (an anonymous
     google_cloud_default connection here); what it publishes, a serving reader reads."""
-    from adctr.storage import GCSStore, get_store
+    from adctr.core.storage import GCSStore, get_store
 
     bucket = gcs_airflow_backend.split("/")[2]
     store = get_store("artifact")

@@ -6,8 +6,8 @@ import multiprocessing as mp
 
 import pytest
 
-from adctr import artifacts
-from adctr.storage import LocalStore
+from adctr.release import artifacts
+from adctr.core.storage import LocalStore
 
 FILES = {"model.txt": b"tree", "feature_spec.json": b"{}", "metrics.json": b"{}"}
 

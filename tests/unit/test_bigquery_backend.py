@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from google.cloud import bigquery
 
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 from adctr.warehouse import WarehouseConfigError
 from adctr.warehouse.base import JobLabels
 from adctr.warehouse.bigquery_backend import (

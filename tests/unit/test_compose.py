@@ -18,7 +18,9 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 
-from adctr import localenv, settings
+from adctr.local import airflow_env as localenv
+
+from adctr.core import settings
 from tests.conftest import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.airflow.yml"
@@ -375,7 +377,7 @@ def test_init_job_prepares_the_database_login_and_pools_before_anything_starts()
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"].split(":")[0] == localenv.LOCAL_ADMIN_USER
 
     migrate = steps.index("airflow db migrate")
-    (written,) = [i for i, s in enumerate(steps) if s.startswith("python -m adctr.pools ")]
+    (written,) = [i for i, s in enumerate(steps) if s.startswith("python -m adctr.orchestration.pools ")]
     (imported,) = [i for i, s in enumerate(steps) if s.startswith("airflow pools import ")]
     assert migrate < written < imported
     assert steps[written].split()[-1] == steps[imported].split()[-1]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from adctr import conf_guard
+from adctr.orchestration import conf_guard
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from adctr import dates
+from adctr.core import dates
 
 
 def test_interval_start_maps_to_the_local_calendar_day() -> None:

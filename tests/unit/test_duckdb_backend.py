@@ -7,7 +7,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from adctr.schema import Column, TableSchema
+from adctr.core.table_schemas import Column, TableSchema
 from adctr.warehouse.base import WarehouseError
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 

@@ -8,7 +8,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from adctr import elt, schema, settings
+from adctr.warehouse import elt
+
+from adctr.core import table_schemas as schema, settings
 
 
 def _sqlglot_tables(sql: str) -> set[str]:
@@ -98,7 +100,7 @@ def test_bad_sql_fails_with_file_and_line_before_anything_is_written(
 def test_a_trailing_window_waits_for_earlier_partitions_a_parallel_run_has_not_built(tmp_path) -> None:  # noqa: ANN001
     from datetime import timedelta
 
-    from adctr.schema import get_schema
+    from adctr.core.table_schemas import get_schema
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
     from tests.helpers import raw_rows
 

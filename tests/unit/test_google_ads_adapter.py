@@ -13,9 +13,9 @@ from airflow.providers.google.ads.hooks.ads import GoogleAdsHook
 from google.ads.googleads.v23.common.types.ad_asset import AdTextAsset
 from google.ads.googleads.v23.services.types.google_ads_service import GoogleAdsRow
 
-from adctr.admedia.google_ads import GoogleAdsAdapter
-from adctr.admedia.normalize import normalize_report
-from adctr.schema import get_schema
+from adctr.ingestion.adapters.google_ads import GoogleAdsAdapter
+from adctr.ingestion.normalize import normalize_report
+from adctr.core.table_schemas import get_schema
 
 DAY = date(2026, 11, 10)
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from adctr import quality
 from adctr.quality import gx_compat
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 from tests.helpers import raw_rows
 

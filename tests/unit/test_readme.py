@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from adctr import conf_guard
+from adctr.orchestration import conf_guard
 from tests.conftest import ROOT
 
 
@@ -84,7 +84,7 @@ def test_make_commands_are_real_targets(command: str) -> None:
 def test_the_alerts_connection_is_the_webhook_the_notifier_posts_to() -> None:
     from airflow.models.connection import Connection
 
-    from adctr.alerts import webhook_url
+    from adctr.orchestration.alerts import webhook_url
 
     (command,) = [c for c, _ in COMMANDS if "connections add" in c]
     args = shlex.split(command)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adctr import artifacts
+from adctr.release import artifacts
 from adctr.serving.instances import InstanceError, arrow_request_body, json_instances, to_matrix
 from adctr.serving.reader import PolicyError, VersionPolicy, VersionReader
 from adctr.serving.service import SlotService, create_app
-from adctr.storage import LocalStore
+from adctr.core.storage import LocalStore
 from fastapi.testclient import TestClient
 
 from tests.helpers import synthetic_examples, tiny_model_files
@@ -183,7 +183,7 @@ def test_reader_never_drops_a_request_during_a_swap(tmp_path) -> None:  # noqa: 
 
 def test_serving_library_imports_without_airflow() -> None:
     code = (
-        "import sys; import adctr.serving.service, adctr.serving.__main__, adctr.slots, adctr.storage; "
+        "import sys; import adctr.serving.service, adctr.serving.__main__, adctr.release.slots, adctr.core.storage; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'); "
         "assert not bad, bad"
     )

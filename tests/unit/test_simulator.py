@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pytest
 import requests
 
-from adctr import settings
+from adctr.core import settings
 from adctr.simulator.faults import FaultConfigError, FaultPlan
 from adctr.simulator.server import REPORT_FIELDS, SimulatorServer, state_from_config
 from adctr.simulator.world import World

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from adctr import elt, sqlcheck
+from adctr.warehouse import elt, sqlcheck
 
 
 def test_every_model_passes_on_fixture_data(capsys) -> None:  # noqa: ANN001

@@ -7,8 +7,8 @@ import json
 import great_expectations as gx
 import pytest
 
-from adctr import settings
-from adctr.schema import all_schemas
+from adctr.core import settings
+from adctr.core.table_schemas import all_schemas
 
 
 @pytest.mark.parametrize("table_id", sorted(all_schemas()))

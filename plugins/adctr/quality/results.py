@@ -89,7 +89,7 @@ class ValidationSummary:
 
 
 def dq_store():  # noqa: ANN201 - ObjectStore
-    from adctr.storage import get_store
+    from adctr.core.storage import get_store
 
     return get_store("dq")
 

@@ -15,9 +15,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from adctr import settings
+from adctr.core import settings
 from adctr.quality.results import ExpectationOutcome, ValidationSummary, save
-from adctr.schema import get_schema
+from adctr.core.table_schemas import get_schema
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def suite_parameters(
     warehouse: Any, schema: Any, suite_dict: dict[str, Any], partition: date, now: datetime
 ) -> dict[str, Any]:
     """Runtime values the suite refers to as {"$PARAMETER": name}."""
-    from adctr import dates
+    from adctr.core import dates
 
     params: dict[str, Any] = {"report_date": partition.isoformat()}
     for exp in suite_dict.get("expectations", []):

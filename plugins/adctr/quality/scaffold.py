@@ -12,8 +12,8 @@ import json
 import sys
 from typing import Any
 
-from adctr import settings
-from adctr.schema import TableSchema, all_schemas, get_schema
+from adctr.core import settings
+from adctr.core.table_schemas import TableSchema, all_schemas, get_schema
 
 CRITICAL = {"severity": "critical"}
 ID_COLUMNS = ("medium", "account_id", "advertiser_id", "campaign_id", "ad_group_id", "creative_id", "device")

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 
-from adctr import settings
+from adctr.core import settings
 
 
 def default_store_uri() -> str:
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from adctr.storage import open_store
+    from adctr.core.storage import open_store
 
     store = open_store(args.store or default_store_uri())
     if args.command == "audit":
-        from adctr.slots import audit_log
+        from adctr.release.slots import audit_log
 
         for record in audit_log(store, args.slot):
             print(json.dumps(record, sort_keys=True, ensure_ascii=False))

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from adctr import artifacts
+from adctr.release import artifacts
 from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
-from adctr.storage import ObjectNotFoundError, ObjectStore
+from adctr.core.storage import ObjectNotFoundError, ObjectStore
 from training.trainer import FittedModel, load_model
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from prometheus_client import (
 
 from adctr.serving.instances import InstanceError
 from adctr.serving.reader import NoVersionError, Poller, VersionPolicy, VersionReader
-from adctr.storage import ObjectStore
+from adctr.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import threading
 from datetime import date
 from pathlib import Path
 
-from adctr import settings
+from adctr.core import settings
 from adctr.simulator.server import SimulatorServer, state_from_config
 
 

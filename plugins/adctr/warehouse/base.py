@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from adctr.schema import TableSchema
+    from adctr.core.table_schemas import TableSchema
 
 
 QueryParams = dict[str, Any]

@@ -23,7 +23,7 @@ from adctr.warehouse.base import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from adctr.schema import TableSchema
+    from adctr.core.table_schemas import TableSchema
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from adctr.warehouse.base import JobLabels, QueryParams, Warehouse, WarehouseErr
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from adctr.schema import TableSchema
+    from adctr.core.table_schemas import TableSchema
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class DuckDBWarehouse(Warehouse):
                 con.close()
 
     def column_types(self, schema: "TableSchema") -> dict[str, str]:
-        from adctr.schema import DUCKDB_TYPES
+        from adctr.core.table_schemas import DUCKDB_TYPES
 
         back = {v: k for k, v in DUCKDB_TYPES.items()} | {"TIMESTAMP WITH TIME ZONE": "TIMESTAMP"}
         rows = self.execute_native(

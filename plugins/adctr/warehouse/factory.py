@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from adctr import settings
+from adctr.core import settings
 from adctr.warehouse.base import Warehouse, WarehouseConfigError
 
 

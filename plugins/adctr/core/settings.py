@@ -1,0 +1,118 @@
+"""Project paths and configuration files, resolved one way for DAGs, CLIs and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(RuntimeError):
+    """A configuration file or setting is missing or invalid."""
+
+
+# A variant deployment (see adctr.release.variants): its own config/ and VARIANT/GIT_COMMIT files,
+# sharing code, SQL and state (var/, warehouse, stores) with the main deployment.
+VARIANT_FILE = "VARIANT"
+GIT_COMMIT_FILE = "GIT_COMMIT"
+_deployment: ContextVar[Path | None] = ContextVar("adctr_deployment", default=None)
+
+
+@contextlib.contextmanager
+def deployment(root: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Read config, variant and commit from a variant deployment's folder (None = main)."""
+    token = _deployment.set(Path(root) if root else None)
+    try:
+        yield
+    finally:
+        _deployment.reset(token)
+
+
+def sanitize_variant(name: str) -> str:
+    """A git branch name as a safe variant/path segment: `feat/Deeper trees` -> `feat-deeper-trees`."""
+    safe = re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-._")
+    if not safe:
+        raise ConfigError(f"variant {name!r} has no usable characters")
+    return safe[:63]
+
+
+def project_root() -> Path:
+    """Repository root: ADCTR_PROJECT_ROOT, else two levels above this package."""
+    env = os.environ.get("ADCTR_PROJECT_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[3]
+
+
+def sql_dir() -> Path:
+    return Path(os.environ.get("ADCTR_SQL_DIR", project_root() / "sql"))
+
+
+def expectations_dir() -> Path:
+    return Path(os.environ.get("ADCTR_EXPECTATIONS_DIR", project_root() / "expectations"))
+
+
+def config_dir() -> Path:
+    if (root := _deployment.get()) is not None:
+        return root / "config"
+    return Path(os.environ.get("ADCTR_CONFIG_DIR", project_root() / "config"))
+
+
+def var_dir() -> Path:
+    """Local state (embedded warehouse, landing files, artifacts, Airflow home)."""
+    return Path(os.environ.get("ADCTR_VAR_DIR", project_root() / "var"))
+
+
+def resolve_var_path(value: str | os.PathLike[str]) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else var_dir() / path
+
+
+@lru_cache(maxsize=None)
+def _load_yaml(path: str, mtime: float) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at top level")
+    return data
+
+
+def load_config(name: str) -> dict[str, Any]:
+    """Load config/<name>.yaml (cached until the file changes)."""
+    path = config_dir() / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} does not exist")
+    return _load_yaml(str(path), path.stat().st_mtime)
+
+
+def variant() -> str:
+    """The serving variant (git branch) this deployment trains for.
+
+    A variant deployment's VARIANT file, else ADCTR_VARIANT, else `variant` in
+    config/pipeline.yaml (`main` = production).
+    """
+    if (root := _deployment.get()) is not None:
+        return sanitize_variant((root / VARIANT_FILE).read_text("utf-8"))
+    return sanitize_variant(os.environ.get("ADCTR_VARIANT") or str(load_config("pipeline").get("variant", "main")))
+
+
+def git_commit() -> str:
+    """The deployed code's commit (ADCTR_GIT_COMMIT, else `git rev-parse HEAD`), for lineage."""
+    if (root := _deployment.get()) is not None and (root / GIT_COMMIT_FILE).exists():
+        return (root / GIT_COMMIT_FILE).read_text("utf-8").strip()
+    if os.environ.get("ADCTR_GIT_COMMIT"):
+        return os.environ["ADCTR_GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root(), capture_output=True, text=True, check=True, timeout=10,
+        )  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

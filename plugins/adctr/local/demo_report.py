@@ -1,0 +1,107 @@
+"""A short, readable account of what the pipeline produced (printed by the demo)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from adctr.release import artifacts
+from adctr.core.table_schemas import all_schemas
+from adctr.core.storage import ObjectStore
+
+
+def warehouse_rows(warehouse: Any) -> dict[str, dict[str, int]]:
+    """Rows per table and partition date, for every table that exists."""
+    out: dict[str, dict[str, int]] = {}
+    for table_id, schema in all_schemas().items():
+        try:
+            counts = warehouse.partition_counts(schema)
+        except Exception:  # table not created yet
+            continue
+        out[table_id] = {d.isoformat(): n for d, n in counts.items()}
+    return out
+
+
+def published_versions(store: ObjectStore, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Complete versions of every model/variant (only those of `run_id` if given)."""
+    rows = []
+    for key in store.list("models/"):
+        parts = key.split("/")
+        if len(parts) != 5 or parts[4] != artifacts.SUCCESS_MARKER:
+            continue
+        model, variant, version = parts[1], parts[2], int(parts[3])
+        manifest = artifacts.read_json(store, model, variant, version, artifacts.MANIFEST_FILE)
+        if run_id and manifest.get("run_id") != run_id:
+            continue
+        metrics = artifacts.read_json(store, model, variant, version, artifacts.METRICS_FILE)
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "version": version,
+                "uri": store.uri(f"models/{model}/{variant}/{version}"),
+                "blessed": manifest.get("blessed"),
+                "decision": manifest.get("decision"),
+                "holdout": metrics["holdout"]["overall"],
+                "base_rate_log_loss": metrics["baseline"]["base_rate_log_loss"],
+            }
+        )
+    return sorted(rows, key=lambda r: (r["model"], r["variant"], r["version"]))
+
+
+def render(rows: dict[str, dict[str, int]], dq: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:
+    lines = ["", "=== Warehouse: rows per table and partition ==="]
+    dates = sorted({d for counts in rows.values() for d in counts})
+    layers = ["raw", "staging", "features", "training"]
+    tables = sorted(
+        (t for t in rows if rows[t]),
+        key=lambda t: (layers.index(t.split(".")[0]) if t.split(".")[0] in layers else 9, t),
+    )
+    if dates:
+        width = max(len(t) for t in tables)
+        lines.append(f"{'date':<12}" + "".join(f"{t:>{width + 2}}" for t in tables))
+        for d in dates:
+            lines.append(f"{d:<12}" + "".join(f"{rows[t].get(d, 0):>{width + 2}}" for t in tables))
+    lines.append("")
+    lines.append("=== Data quality (latest validation per suite and partition) ===")
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    for r in dq:
+        by_suite.setdefault(r["suite"], []).append(r)
+    for suite, results in sorted(by_suite.items()):
+        results.sort(key=lambda r: r["partition"])
+        passed = sum(r["success"] for r in results)
+        warnings = sum(r["warnings"] for r in results)
+        status = "PASS" if passed == len(results) else "FAIL"
+        lines.append(
+            f"{status}  {suite:<34} {passed}/{len(results)} partitions passed "
+            f"({results[0]['evaluated']} checks each), {warnings} warnings"
+        )
+        for r in results:
+            if not r["success"]:
+                lines.append(f"      {r['partition']}: " + "; ".join(r["failed"])[:300])
+        lines.append(f"      Data Docs ({results[-1]['partition']}): {results[-1]['docs']}")
+    lines.append("")
+    lines.append("=== Models published ===")
+    for m in models:
+        h = m["holdout"]
+        lines.append(
+            f"{m['model']}/{m['variant']} v{m['version']}  blessed={m['blessed']}  "
+            f"holdout: log_loss={h['log_loss']:.5f} (base rate {m['base_rate_log_loss']:.5f}) "
+            f"NE={h['normalized_entropy']:.4f} AUC={h['auc']:.4f} calibration={h['calibration']:.3f}"
+        )
+        lines.append(f"    {m['uri']}")
+        lines.append(f"    decision: {json.dumps(m['decision'], ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+def render_slots(store: ObjectStore) -> str:
+    """What each configured serving slot serves now, and how to start the scoring service."""
+    from adctr.release import slots
+
+    lines = ["", "=== Serving slots (config/slots.yaml -> serving/<slot>/<version>/) ==="]
+    for spec in slots.load_slots():
+        state = slots.current(store, spec.slot)
+        served = f"{state['model']}/{state['variant']} v{state['version']}" if state else "nothing yet"
+        lines.append(f"  {spec.slot:6s} {served:24s} {store.uri(slots.slot_prefix(spec.slot))}")
+    lines.append("  score them: make serve, then POST http://127.0.0.1:8501/v1/models/<slot>:predict")
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Small, import-light helpers DAG files share (timetables, default args, model tasks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from adctr.core import settings
+from adctr.orchestration.pools import WAREHOUSE_POOL
+
+try:  # Airflow 3.2+ exports timetables from the SDK
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 3.1 (Cloud Composer today)
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
+
+
+def retrain_schedule(deployment: str | None, input_tables: list[str]) -> Any:
+    """The retraining schedule: its nightly time, or, with `retrain_on_assets: true` in
+    config/pipeline.yaml, its nightly time *or* as soon as every input table has been updated
+    (Assets), whichever comes first."""
+    timetable = account_timetable("retrain_schedule_cron", deployment)
+    with settings.deployment(deployment):
+        on_assets = bool(settings.load_config("pipeline").get("retrain_on_assets"))
+    if not on_assets:
+        return timetable
+    from airflow.sdk import AssetAll
+
+    try:
+        from airflow.sdk import AssetOrTimeSchedule
+    except ImportError:  # Airflow 3.1
+        from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[no-redef]
+    from adctr.orchestration import lineage
+
+    return AssetOrTimeSchedule(timetable=timetable, assets=AssetAll(*(lineage.table_asset(t) for t in input_tables)))
+
+
+def account_timetable(cron_key: str, deployment: str | None = None) -> CronDataIntervalTimetable:
+    """A daily data-interval timetable in the account time zone (config/pipeline.yaml of the
+    main deployment, or of the variant deployment folder `deployment`)."""
+    with settings.deployment(deployment):
+        cfg = settings.load_config("pipeline")
+    return CronDataIntervalTimetable(cfg[cron_key], timezone=cfg["account_timezone"])
+
+
+def default_args(owner: str) -> dict[str, Any]:
+    """Retries with exponential backoff, a timeout, and an alert on a task's final failure."""
+    from adctr.orchestration.alerts import OpsAlertNotifier
+
+    return {
+        "owner": owner,
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": [OpsAlertNotifier("task failed")],
+    }
+
+
+def deadline_alert(dag_id: str) -> Any:
+    """A DeadlineAlert (Airflow 3.1+): alert when a run is not done `deadline_minutes[dag_id]`
+    (config/pipeline.yaml) after it was queued. None where unconfigured or unsupported."""
+    minutes = (settings.load_config("pipeline").get("deadline_minutes") or {}).get(dag_id)
+    if not minutes:
+        return None
+    try:
+        from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+    except ImportError:  # Airflow < 3.1 has no deadline alerts
+        return None
+    from adctr.orchestration.alerts import OpsAlertNotifier
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=int(minutes)),
+        callback=AsyncCallback(OpsAlertNotifier, kwargs={"headline": f"run not finished {minutes} min after it was queued"}),
+    )
+
+
+def date_param(description: str, title: str) -> Any:
+    """An optional YYYY-MM-DD Param (the trigger form shows a date picker)."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], format="date", title=title, description=description)
+
+
+def reason_param(description: str, title: str) -> Any:
+    """An optional free-text reason; when given, at least 10 characters (it is audited)."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], minLength=10, title=title, description=description)
+
+
+def requires(**rules: list[str]) -> dict[str, Any]:
+    """Schema keyword for cross-field rules (`adctr.orchestration.conf_guard`): requires(pin=["reason"]) means
+    "when this Param is pin, reason must be set"; `true`/`false` name a switch's values."""
+    from adctr.orchestration.conf_guard import REQUIRES
+
+    return {REQUIRES: dict(rules)}
+
+
+def report_date_task(task_id: str, param: str) -> Any:
+    """A task resolving the run's report date: the `param` override, else its data interval."""
+    from airflow.sdk import task
+
+    @task(task_id=task_id, doc_md="Fixes the report date this run processes (account time zone).")
+    def resolve(params: Any = None, data_interval_start: Any = None) -> str:
+        from adctr.orchestration.tasks.legacy import resolve_report_date
+
+        return resolve_report_date(params, data_interval_start, param)
+
+    return resolve
+
+
+def deployment_root(dag_file: str) -> str | None:
+    """The variant deployment folder a DAG file runs from (it holds a VARIANT file), else None."""
+    from pathlib import Path
+
+    folder = Path(dag_file).resolve().parent
+    return str(folder) if (folder / settings.VARIANT_FILE).is_file() else None
+
+
+def variant_dag_id(base: str, deployment: str | None) -> str:
+    """`base` for the main deployment, `base__<variant>` for a variant deployment."""
+    if deployment is None:
+        return base
+    with settings.deployment(deployment):
+        return f"{base}__{settings.variant()}"
+
+
+# Label of a task instance mapped over report dates (shown in the UI instead of 0, 1, ...).
+DATE_MAP_INDEX = "{{ task.op_kwargs['report_date'] }}"
+
+
+def media_names() -> list[str]:
+    """Media configured in config/media.yaml (a small YAML read, fine at parse time)."""
+    from adctr.ingestion.raw_load import configured_media
+
+    return list(configured_media())
+
+
+def slot_models() -> list[tuple[str, str]]:
+    """(model, variant) pairs the configured slots serve; [] if slots.yaml is malformed (the
+    sync task then fails with the problem named, instead of the DAG failing to parse)."""
+    from adctr.release import slots
+
+    try:
+        return sorted({(spec.model, spec.variant) for spec in slots.load_slots()})
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def slot_names() -> list[str]:
+    """Serving slots configured in config/slots.yaml (a small YAML read, fine at parse time)."""
+    return sorted(settings.load_config("slots").get("slots") or {})
+
+
+def validate_dates_task(table_id: str, report_dates: Any) -> Any:
+    """`validate_task` mapped over a list (XCom) of report dates, one instance per date."""
+    return validate_task(table_id).override(map_index_template=DATE_MAP_INDEX).expand(report_date=report_dates)
+
+
+def validate_task(table_id: str) -> Any:
+    """A task that gates one table partition with its suite (expectations/<table>.json)."""
+    from airflow.sdk import task
+
+    @task(
+        task_id="validate__" + table_id.replace(".", "__"),
+        doc_md=f"Data-quality gate: `expectations/{table_id}.json` on the run's partition.",
+        pool=WAREHOUSE_POOL,
+    )
+    def validate(report_date: str, **context: Any) -> dict:
+        from adctr.orchestration.tasks.legacy import validate as run
+
+        return run(table_id, report_date, context)
+
+    return validate
+
+
+def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False) -> dict[str, Any]:
+    """Build + validate tasks per SQL model of `dag_id`, wired by the tables each model reads.
+
+    A model starts after the *gates* of the models it reads; models with no upstream model
+    in this DAG start after `upstream`. With `mapped`, `report_date` is a list (XCom) of
+    dates and each task maps over it (one instance per date). Returns each model's gate.
+    """
+    from airflow.sdk import task
+
+    from adctr.warehouse import elt
+
+    from adctr.orchestration import lineage
+
+    gates: dict[str, Any] = {}
+    for model in elt.models_for_dag(dag_id):
+
+        @task(
+            task_id=model.task_id,
+            doc_md=f"Builds `{model.table_id}` from `{model.sql_path.name}`.",
+            inlets=[lineage.table_asset(d) for d in model.depends_on],
+            outlets=[lineage.table_asset(model.table_id)],
+            pool=WAREHOUSE_POOL,
+            # waits (retries, exponential backoff up to 10 min) for earlier partitions that a
+            # parallel run is still building: elt.upstream_gaps
+            retries=6,
+        )
+        def build(table_id: str, report_date: str, **context: Any) -> int:
+            from adctr.orchestration.tasks.legacy import build_model
+
+            return build_model(table_id, report_date, context)
+
+        if mapped:
+            built = build.override(map_index_template=DATE_MAP_INDEX).partial(table_id=model.table_id).expand(
+                report_date=report_date
+            )
+            gate = validate_dates_task(model.table_id, report_date)
+        else:
+            built = build(model.table_id, report_date)
+            gate = validate_task(model.table_id)(report_date)
+        built >> gate
+        parents = [gates[d] for d in model.depends_on if d in gates]
+        if not parents and upstream is not None:
+            parents = [upstream]
+        for parent in parents:
+            parent >> built
+        gates[model.table_id] = gate
+    return gates
+
+
+def summary_task(dag: Any, date_task_ids: list[str]) -> Any:
+    """The run summary (adctr.orchestration.run_summary) as the DAG's last task: a teardown, so it runs
+    whatever failed and does not decide the run's state. Wired after every other task."""
+    from airflow.sdk import task
+
+    @task(task_id="summarize", doc_md="Writes the run summary shown in the run's *Run summary* tab.")
+    def summarize(**context: Any) -> str:
+        from adctr.orchestration.tasks.legacy import summarize as run
+
+        return run(date_task_ids, context)
+
+    done = summarize().as_teardown()
+    for task in list(dag.tasks):
+        if task.task_id != "summarize" and not task.downstream_list:
+            task >> done
+    return done

@@ -1,0 +1,66 @@
+"""Retention of published model versions: what may go, and deleting it.
+
+Keeps the newest `keep_versions` complete versions per model/variant, plus every version a
+serving slot serves or a pin names (config/slots.yaml or an operator pin), and removes
+abandoned partial publishes. Never deletes a version-number claim (`_VERSION`), so a number
+is never handed out twice. `plan` only lists (the DAG's dry run); `prune` deletes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from adctr.release import artifacts
+from adctr.release.slots import SlotSpec, SlotSyncError, current, read_pins, variants_of
+from adctr.core.storage import ObjectStore
+
+
+def plan(
+    store: ObjectStore, specs: list[SlotSpec], keep: int, stale_claim_hours: float = 24.0
+) -> list[dict[str, Any]]:
+    """Versions retention would delete: beyond the newest `keep` complete ones per
+    model/variant, never one a slot serves or a pin names, and abandoned partial versions
+    (a claim older than `stale_claim_hours` with no `_SUCCESS`) below the newest claim."""
+    if keep < 1:
+        raise SlotSyncError(f"retention.keep_versions must be at least 1, not {keep}")
+    in_use: set[tuple[str, str, int]] = set()
+    for spec in specs:
+        state = current(store, spec.slot)
+        if state:
+            in_use.add((state["model"], state["variant"], state["version"]))
+        if spec.pinned is not None:
+            in_use.add((spec.model, spec.variant, spec.pinned))
+    by_slot = {s.slot: s for s in specs}
+    for slot, pin in read_pins(store).items():
+        if slot in by_slot:
+            in_use.add((by_slot[slot].model, by_slot[slot].variant, int(pin["version"])))
+    cutoff = datetime.now(timezone.utc) - timedelta(hours=stale_claim_hours)
+    doomed = []
+    for model in sorted({k.split("/")[1] for k in store.list("models/") if k.count("/") >= 3}):
+        for variant in sorted(variants_of(store, model)):
+            complete = artifacts.complete_versions(store, model, variant)
+            claims = artifacts.versions_under(store, artifacts.model_prefix(model, variant), artifacts.VERSION_CLAIM)
+            for version in complete[:-keep]:
+                if (model, variant, version) not in in_use:
+                    doomed.append({"model": model, "variant": variant, "version": version,
+                                   "why": f"older than the newest {keep} versions"})  # fmt: skip
+            for version in claims[:-1]:
+                if version in complete:
+                    continue
+                claim = artifacts.read_file(store, model, variant, version, artifacts.VERSION_CLAIM)
+                try:
+                    claimed = datetime.fromisoformat(json.loads(claim)["claimed_at"])
+                except (ValueError, KeyError, TypeError):
+                    claimed = datetime.min.replace(tzinfo=timezone.utc)
+                if claimed < cutoff:
+                    doomed.append({"model": model, "variant": variant, "version": version,
+                                   "why": f"abandoned partial publish (claimed {claim.decode()[:40]})"})  # fmt: skip
+    return doomed
+
+
+def prune(store: ObjectStore, doomed: list[dict[str, Any]]) -> None:
+    """Delete what `plan` listed (the version-number claims stay, so no reuse)."""
+    for item in doomed:
+        artifacts.retire_version(store, artifacts.model_prefix(item["model"], item["variant"]), item["version"])
