@@ -20,13 +20,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from adctr.warehouse import elt
-
 from adctr import quality
-
 from adctr.core import settings
-from adctr.quality.runner import suite_parameters
 from adctr.core.table_schemas import get_schema
+from adctr.quality.runner import suite_parameters
+from adctr.warehouse import elt
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 TABLES = ["raw.ad_performance", "staging.ad_performance", "staging.creative_snapshot", "features.creative_daily"]
@@ -87,7 +85,7 @@ def run(rows: int) -> dict[str, Any]:
         history = [day - timedelta(days=i) for i in range(3, 0, -1)] + [day]
         bench.load_raw(wh, history, rows)
         for d in history:
-            for model in elt.models_for_dag("ad_performance_daily"):
+            for model in elt.sql_models_for_dag("ad_performance_daily"):
                 elt.build(model.table_id, d, wh)
         os.environ["ADCTR_VAR_DIR"] = tmp
         quality.validate_partition(wh, TABLES[0], day, "warmup")  # import GX once, outside timing

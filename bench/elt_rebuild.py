@@ -20,9 +20,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-
-from adctr.warehouse import elt
 from adctr.core.table_schemas import get_schema
+from adctr.warehouse import elt
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse, transpile
 
 DAG = "ad_performance_daily"
@@ -72,14 +71,14 @@ def ours(wh: DuckDBWarehouse, days: list[date]) -> list[float]:
     per_day = []
     for day in days:
         t = time.perf_counter()
-        for model in elt.models_for_dag(DAG):
+        for model in elt.sql_models_for_dag(DAG):
             elt.build(model.table_id, day, wh)
         per_day.append(time.perf_counter() - t)
     return per_day
 
 
 def floor(path: Path, days: list[date]) -> list[float]:
-    models = elt.models_for_dag(DAG)
+    models = elt.sql_models_for_dag(DAG)
     per_day = []
     con = duckdb.connect(str(path))
     try:
@@ -105,7 +104,7 @@ def run(rows_per_day: int, days: int) -> dict[str, float]:
         b = DuckDBWarehouse(Path(tmp) / "floor.duckdb")
         for wh in (a, b):
             load_raw(wh, window, rows_per_day)
-            for model in elt.models_for_dag(DAG):
+            for model in elt.sql_models_for_dag(DAG):
                 wh.ensure_table(model.schema)
         ours_s = ours(a, window)
         floor_s = floor(b.path, window)

@@ -55,10 +55,10 @@ def _peak_rss_mb() -> float:
 
 
 def child_http(url: str, media: list[str], load: bool) -> dict:
-    from adctr.ingestion import raw_load as ingestion
-    from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
     from adctr.core.settings import load_config
     from adctr.core.storage import get_store
+    from adctr.ingestion import landing, raw_load
+    from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     policy = ClientPolicy.from_config(load_config("media")["client"])
@@ -68,13 +68,13 @@ def child_http(url: str, media: list[str], load: bool) -> dict:
     per_medium = {}
     for medium in media:
         t = time.perf_counter()
-        ingestion.extract_to_landing(ReportJobAdapter(medium, url, token, "1001", policy), DAY, store)
+        landing.extract_to_landing(ReportJobAdapter(medium, url, token, "1001", policy), DAY, store)
         per_medium[medium] = round(time.perf_counter() - t, 3)
     rows, load_s = 0, 0.0
     if load:
         t = time.perf_counter()
         wh = DuckDBWarehouse(Path(os.environ["ADCTR_VAR_DIR"]) / "ours.duckdb")
-        result = ingestion.load_raw_partition(DAY, MEDIA, store, wh)
+        result = raw_load.load_raw_partition(DAY, MEDIA, store, wh)
         load_s = time.perf_counter() - t
         rows = sum(m["accepted"] for m in result.media.values())
     return {"seconds": time.perf_counter() - start, "extract_s": per_medium, "load_and_reconcile_s": load_s,
@@ -84,12 +84,11 @@ def child_http(url: str, media: list[str], load: bool) -> dict:
 def child_floor() -> dict:
     import duckdb
     import pyarrow as pa
-
-    from adctr.ingestion import raw_load as ingestion
     from adctr.core.storage import get_store
+    from adctr.ingestion import landing, raw_load
 
     store = get_store("landing")
-    tables = [ingestion.read_landed(store, ingestion.landed(store, DAY, medium))[0] for medium in MEDIA]
+    tables = [raw_load.read_landed(store, landing.landed(store, DAY, medium))[0] for medium in MEDIA]
     arrow_rows = pa.concat_tables(tables)  # noqa: F841 - read by DuckDB's replacement scan below
     con = duckdb.connect(str(Path(os.environ["ADCTR_VAR_DIR"]) / "floor.duckdb"))
     start = time.perf_counter()
@@ -128,7 +127,8 @@ def run(rows: int = 1_000_000, page_size: int = 50_000) -> dict:
         os.environ["ADCTR_CONFIG_DIR"] = str(cfg_dir)
         try:
             from adctr.core import settings
-            from adctr.simulator.server import report_table, world_from_config
+            from adctr.simulator.reports import report_table
+            from adctr.simulator.world import world_from_config
 
             sim_cfg = settings.load_config("simulator")
             world = world_from_config(sim_cfg)

@@ -28,12 +28,11 @@ FEATURE_WARMUP_DAYS = 28  # the longest trailing window of features.creative_dai
 def final_raw(state: Any, day: date, media: list[str]) -> Any:
     """Raw partition for `day` as a final report (the attribution window has closed)."""
     import pyarrow as pa
-
     from adctr.core import settings
+    from adctr.core.table_schemas import get_schema
     from adctr.ingestion.adapters.base import Report
     from adctr.ingestion.normalize import normalize_report
-    from adctr.core.table_schemas import get_schema
-    from adctr.simulator.server import report_table
+    from adctr.simulator.reports import report_table
 
     tables = []
     for medium in media:
@@ -48,24 +47,24 @@ def final_raw(state: Any, day: date, media: list[str]) -> Any:
 
 
 def build_warehouse(path: Path, end: date, window: int, attribution: int) -> Any:
-    from adctr.warehouse import elt
     from adctr.core import settings
-    from adctr.ingestion.raw_load import configured_media
     from adctr.core.table_schemas import get_schema
-    from adctr.simulator.server import state_from_config
+    from adctr.ingestion.raw_load import configured_media
+    from adctr.simulator.state import state_from_config
+    from adctr.warehouse import elt
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     state = state_from_config(settings.load_config("simulator"), today=end + timedelta(days=1))
     wh = DuckDBWarehouse(path)
     media = list(configured_media())
-    daily = elt.models_for_dag("ad_performance_daily")
+    daily = elt.sql_models_for_dag("ad_performance_daily")
     span = window + attribution + FEATURE_WARMUP_DAYS
     for i in range(span - 1, -1, -1):
         day = end - timedelta(days=i)
         wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, final_raw(state, day, media))
         for model in daily:
             elt.build(model.table_id, day, wh)
-    for model in elt.models_for_dag("ctr_cvr_retrain"):
+    for model in elt.sql_models_for_dag("ctr_cvr_retrain"):
         elt.build(model.table_id, end, wh, params={"window_days": window})
     return wh, state
 

@@ -14,7 +14,6 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-
 from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 

@@ -33,8 +33,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 def synthetic_frame(rows: int, seed: int = 3):  # noqa: ANN201 - pandas.DataFrame
     import pandas as pd
-
-    from training.features import CATEGORICAL, NUMERIC
+    from adctr.model.contract import CATEGORICAL, NUMERIC
 
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({c: rng.choice([f"{c}_{i}" for i in range(6)], rows) for c in CATEGORICAL})
@@ -95,13 +94,13 @@ def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
 
 def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
     import requests
-    from adctr.release import artifacts
     from adctr.core import settings
+    from adctr.core.storage import LocalStore
+    from adctr.model.contract import transform
+    from adctr.release import artifacts
     from adctr.serving.instances import arrow_request_body, json_instances
     from adctr.serving.reader import VersionReader
-    from adctr.core.storage import LocalStore
 
-    from training.features import transform
     from training.trainer import fit
 
     cfg = dict(settings.load_config("models")["defaults"])

@@ -31,10 +31,9 @@ DAYS = 28
 def make_examples(path: Path, rows: int, seed: int = 7) -> None:
     """`rows` synthetic training.ctr_examples rows over 28 days, with a learnable signal."""
     import pyarrow as pa
-
     from adctr.core.table_schemas import get_schema
+    from adctr.model.contract import NUMERIC
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
-    from training.features import NUMERIC
 
     rng = np.random.default_rng(seed)
     schema = get_schema("training.ctr_examples")
@@ -82,6 +81,7 @@ def _peak_rss_mb() -> float:
 
 def child_ours(path: str, rounds: int) -> dict:
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
     from training.config import model_config
     from training.dataset import training_splits
     from training.evaluate import evaluate
@@ -100,11 +100,12 @@ def child_ours(path: str, rounds: int) -> dict:
 
 def child_floor(path: str, trees: int) -> dict:
     import lightgbm as lgb
-
+    from adctr.model.contract import transform
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
     from training.config import model_config
     from training.dataset import training_splits
-    from training.features import fit_spec, lightgbm_params_for, transform
+    from training.features import fit_spec, lightgbm_params_for
 
     cfg = model_config("ctr")
     splits = training_splits(DuckDBWarehouse(path), cfg, END)

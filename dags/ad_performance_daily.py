@@ -47,7 +47,7 @@ Warning-level expectations are logged and never block.
 from __future__ import annotations
 
 import pendulum
-from adctr.orchestration import dag_helpers as dag_support, lineage
+from adctr.orchestration import dag_helpers, lineage
 from adctr.orchestration.pools import WAREHOUSE_POOL, pool_name
 from airflow.sdk import Param, dag, task
 
@@ -56,25 +56,25 @@ DAG_ID = "ad_performance_daily"
 
 @dag(
     dag_id=DAG_ID,
-    schedule=dag_support.account_timetable("daily_schedule_cron"),
+    schedule=dag_helpers.account_timetable("daily_schedule_cron"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,
-    default_args=dag_support.default_args("data-eng"),
+    default_args=dag_helpers.default_args("data-eng"),
     tags=["ads", "ingestion", "elt", "owner:data-eng"],
     doc_md=__doc__,
-    deadline=dag_support.deadline_alert(DAG_ID),
+    deadline=dag_helpers.deadline_alert(DAG_ID),
     params={
-        "report_date": dag_support.date_param(
+        "report_date": dag_helpers.date_param(
             "Process this report date (YYYY-MM-DD) instead of the run's interval.", title="Report date"
         ),
         "media": Param(
-            dag_support.media_names(),
+            dag_helpers.media_names(),
             type="array",
-            items={"type": "string", "enum": dag_support.media_names()},
+            items={"type": "string", "enum": dag_helpers.media_names()},
             minItems=1,
             uniqueItems=True,
-            examples=dag_support.media_names(),  # the trigger form's multi-select pick list
+            examples=dag_helpers.media_names(),  # the trigger form's multi-select pick list
             title="Media",
             description="Media to ingest (config/media.yaml); all configured media by default.",
         ),
@@ -99,19 +99,19 @@ DAG_ID = "ad_performance_daily"
 def ad_performance_daily() -> None:
     @task
     def media(params=None) -> list:  # noqa: ANN001
-        from adctr.orchestration.tasks.legacy import resolve_media
+        from adctr.orchestration.tasks.daily import resolve_media
 
         return resolve_media(params)
 
     @task
     def plan_pull(report_date: str, media: list, params=None) -> list:  # noqa: ANN001
-        from adctr.orchestration.tasks.legacy import plan_pull as run
+        from adctr.orchestration.tasks.daily import plan_pull as run
 
         return run(report_date, media, params)
 
-    @task(map_index_template=dag_support.DATE_MAP_INDEX)
+    @task(map_index_template=dag_helpers.DATE_MAP_INDEX)
     def extract(medium: str, report_date: str, selected: list) -> dict:
-        from adctr.orchestration.tasks.legacy import extract as run
+        from adctr.orchestration.tasks.daily import extract as run
 
         return run(medium, report_date, selected)
 
@@ -121,25 +121,25 @@ def ad_performance_daily() -> None:
         outlets=[lineage.table_asset("raw.ad_performance"), lineage.table_asset("raw.ad_performance_quarantine")],
     )
     def load_raw(report_date: str, dates: list, media: list, **context) -> list:  # noqa: ANN003
-        from adctr.orchestration.tasks.legacy import load_raw as run
+        from adctr.orchestration.tasks.daily import load_raw as run
 
         return run(report_date, dates, media, context)
 
-    day, chosen = dag_support.report_date_task("report_date", "report_date")(), media()
+    day, chosen = dag_helpers.report_date_task("report_date", "report_date")(), media()
     dates = plan_pull(day, chosen)
     extracts = [
         extract.override(task_id=f"extract__{medium}", pool=pool_name(medium), inlets=[lineage.source_asset(medium)])
         .partial(medium=medium, selected=chosen)
         .expand(report_date=dates)
-        for medium in dag_support.media_names()
+        for medium in dag_helpers.media_names()
     ]
     build_dates = load_raw(day, dates, chosen)
     extracts >> build_dates
-    raw_gate = dag_support.validate_dates_task("raw.ad_performance", build_dates)
-    quarantine_gate = dag_support.validate_dates_task("raw.ad_performance_quarantine", build_dates)
+    raw_gate = dag_helpers.validate_dates_task("raw.ad_performance", build_dates)
+    quarantine_gate = dag_helpers.validate_dates_task("raw.ad_performance_quarantine", build_dates)
     build_dates >> [raw_gate, quarantine_gate]
-    dag_support.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
+    dag_helpers.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
 
 
 with ad_performance_daily() as this_dag:
-    dag_support.summary_task(this_dag, ["load_raw", "report_date"])
+    dag_helpers.summary_task(this_dag, ["load_raw", "report_date"])

@@ -42,29 +42,27 @@ as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under it
 from __future__ import annotations
 
 import pendulum
-from adctr.orchestration import dag_helpers as dag_support, lineage
-from adctr.warehouse import elt
-from adctr.core import settings
+from adctr.orchestration import dag_helpers, lineage
 from airflow.sdk import Param, dag, task
 
 BASE_DAG_ID = "ctr_cvr_retrain"
 MODELS = ["ctr", "cvr"]
 # Set when this file runs from a variant deployment (dags/variants/<variant>/); None = main.
-DEPLOYMENT = dag_support.deployment_root(__file__)
+DEPLOYMENT = dag_helpers.deployment_root(__file__)
 
 
 @dag(
-    dag_id=dag_support.variant_dag_id(BASE_DAG_ID, DEPLOYMENT),
-    schedule=dag_support.retrain_schedule(DEPLOYMENT, elt.inputs_of([f"training.{m}_examples" for m in MODELS])),
+    dag_id=dag_helpers.variant_dag_id(BASE_DAG_ID, DEPLOYMENT),
+    schedule=dag_helpers.retrain_schedule(DEPLOYMENT, [f"training.{m}_examples" for m in MODELS]),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=dag_support.default_args("ml-eng"),
+    default_args=dag_helpers.default_args("ml-eng"),
     tags=["ads", "training", "owner:ml-eng"],
     doc_md=__doc__,
-    deadline=dag_support.deadline_alert(BASE_DAG_ID),
+    deadline=dag_helpers.deadline_alert(BASE_DAG_ID),
     params={
-        "snapshot_date": dag_support.date_param(
+        "snapshot_date": dag_helpers.date_param(
             "Build training sets as of this report date instead of the run's interval.", title="Snapshot date"
         ),
         "use_last_good_data": Param(
@@ -96,14 +94,14 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
             title="Force publish",
             description="Publish the candidates as blessed even if the champion gate refuses them "
             "(needs force_reason; the gate's own decision is recorded too).",
-            **dag_support.requires(true=["force_reason"]),
+            **dag_helpers.requires(true=["force_reason"]),
         ),
-        "force_reason": dag_support.reason_param(
+        "force_reason": dag_helpers.reason_param(
             "Why the gate is overridden (required with force_publish, 10 characters or more; "
             "recorded in metrics.json and the manifest).",
             title="Force reason",
         ),
-        "promote_reason": dag_support.reason_param(
+        "promote_reason": dag_helpers.reason_param(
             "Make this manual run's blessed versions eligible for serving slots (10 characters or "
             "more; recorded in the manifest). Without it only scheduled runs on the newest data are.",
             title="Promote reason",
@@ -113,29 +111,25 @@ DEPLOYMENT = dag_support.deployment_root(__file__)
 def ctr_cvr_retrain() -> None:
     @task
     def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
-        from adctr.orchestration.tasks.legacy import check_training_inputs
+        from adctr.orchestration.tasks.retrain import check_training_inputs
 
-        with settings.deployment(DEPLOYMENT):
-            return check_training_inputs(snapshot_date, params, BASE_DAG_ID)
+        return check_training_inputs(snapshot_date, params, BASE_DAG_ID, DEPLOYMENT)
 
     @task
     def train(model: str, snapshot_date: str, **context) -> dict:  # noqa: ANN003
-        from adctr.orchestration.tasks.legacy import train as run
+        from adctr.orchestration.tasks.retrain import train as run
 
-        with settings.deployment(DEPLOYMENT):
-            return run(model, snapshot_date, context)
+        return run(model, snapshot_date, context, DEPLOYMENT)
 
     @task
     def publish(candidate: dict, **context) -> dict:  # noqa: ANN003
-        from adctr.orchestration.tasks.legacy import publish as run
+        from adctr.orchestration.tasks.retrain import publish as run
 
-        with settings.deployment(DEPLOYMENT):
-            return run(candidate, context, BASE_DAG_ID)
+        return run(candidate, context, BASE_DAG_ID, DEPLOYMENT)
 
-    day = check_inputs(dag_support.report_date_task("snapshot_date", "snapshot_date")())
-    built = dag_support.sql_model_tasks(BASE_DAG_ID, day, upstream=day)
-    with settings.deployment(DEPLOYMENT):
-        variant = settings.variant()
+    day = check_inputs(dag_helpers.report_date_task("snapshot_date", "snapshot_date")())
+    built = dag_helpers.sql_model_tasks(BASE_DAG_ID, day, upstream=day)
+    variant = dag_helpers.deployment_variant(DEPLOYMENT)
     for model in MODELS:
         examples = f"training.{model}_examples"
         candidate = train.override(task_id=f"train__{model}", inlets=[lineage.table_asset(examples)])(model, day)
@@ -144,5 +138,5 @@ def ctr_cvr_retrain() -> None:
 
 
 with ctr_cvr_retrain() as this_dag:
-    dag_support.summary_task(this_dag, ["snapshot_date"])
+    dag_helpers.summary_task(this_dag, ["snapshot_date"])
 

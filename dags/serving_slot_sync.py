@@ -30,7 +30,7 @@ version a slot serves or a pin names; `retention_dry_run` only lists what would 
 from __future__ import annotations
 
 import pendulum
-from adctr.orchestration import dag_helpers as dag_support, lineage
+from adctr.orchestration import dag_helpers, lineage
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "serving_slot_sync"
@@ -42,22 +42,22 @@ DAG_ID = "serving_slot_sync"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args=dag_support.default_args("ml-eng"),
+    default_args=dag_helpers.default_args("ml-eng"),
     tags=["ads", "serving", "owner:ml-eng"],
     doc_md=__doc__,
-    deadline=dag_support.deadline_alert(DAG_ID),
+    deadline=dag_helpers.deadline_alert(DAG_ID),
     params={
         "action": Param(
             "sync", type="string", enum=["sync", "pin", "unpin"], title="Action",
             description="sync: apply slots.yaml and kept pins. pin: serve `version` in `slot` from "
             "now on (rollback). unpin: release the slot's pin.",
-            **dag_support.requires(pin=["slot", "version", "reason"], unpin=["slot", "reason"]),
+            **dag_helpers.requires(pin=["slot", "version", "reason"], unpin=["slot", "reason"]),
         ),  # fmt: skip
-        "slot": Param(None, type=["null", "string"], enum=[None, *dag_support.slot_names()],
+        "slot": Param(None, type=["null", "string"], enum=[None, *dag_helpers.slot_names()],
                       title="Slot", description="The slot to pin or unpin (from config/slots.yaml)."),  # fmt: skip
         "version": Param(None, type=["null", "integer"], minimum=1, title="Version",
                          description="The version to pin."),
-        "reason": dag_support.reason_param("Why (required for pin and unpin, 10 characters or more; audited).",
+        "reason": dag_helpers.reason_param("Why (required for pin and unpin, 10 characters or more; audited).",
                                            title="Reason"),
         "retention_dry_run": Param(False, type="boolean", title="Retention dry run", description="List the versions retention would "
                                    "delete instead of deleting them."),  # fmt: skip
@@ -66,19 +66,19 @@ DAG_ID = "serving_slot_sync"
 def serving_slot_sync() -> None:
     @task
     def sync_slots(**context) -> dict:  # noqa: ANN003
-        from adctr.orchestration.tasks.legacy import sync_slots as run
+        from adctr.orchestration.tasks.slot_sync import sync_slots as run
 
         return run(context)
 
     @task
     def apply_retention(**context) -> list:  # noqa: ANN003
-        from adctr.orchestration.tasks.legacy import apply_retention as run
+        from adctr.orchestration.tasks.slot_sync import apply_retention as run
 
         return run(context)
 
-    sync = sync_slots.override(inlets=[lineage.model_asset(m, v) for m, v in dag_support.slot_models()])()
+    sync = sync_slots.override(inlets=[lineage.model_asset(m, v) for m, v in dag_helpers.slot_models()])()
     sync >> apply_retention()
 
 
 with serving_slot_sync() as this_dag:
-    dag_support.summary_task(this_dag, [])
+    dag_helpers.summary_task(this_dag, [])

@@ -54,7 +54,8 @@ def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def simulator() -> Iterator[object]:
     """The project's ad-media simulator on a free loopback port (in this process)."""
     from adctr.core import settings
-    from adctr.simulator.server import SimulatorServer, state_from_config
+    from adctr.simulator.routes import SimulatorServer
+    from adctr.simulator.state import state_from_config
 
     state = state_from_config(
         settings.load_config("simulator"), timezone=settings.load_config("pipeline")["account_timezone"]

@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-
 from adctr.core.table_schemas import all_schemas, get_schema
 
 if TYPE_CHECKING:
@@ -40,8 +39,7 @@ def synthetic_examples(n: int = 400, seed: int = 7) -> pd.DataFrame:
     """Aggregated CTR examples with every feature source column (for small real models)."""
     import numpy as np
     import pandas as pd
-
-    from training.features import CATEGORICAL, NUMERIC
+    from adctr.model.contract import CATEGORICAL, NUMERIC
 
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({c: rng.choice([f"{c}_a", f"{c}_b", f"{c}_c"], n) for c in CATEGORICAL})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adctr.core.errors import PermanentError
 
-class GateError(ValueError):
+
+class GateError(PermanentError, ValueError):
     """A publish request the gate's rules do not allow (e.g. forced without a reason)."""
 
 

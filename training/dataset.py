@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
+from adctr.core.errors import PermanentError
 
 
-class DatasetError(ValueError):
+class DatasetError(PermanentError, ValueError):
     """The examples cannot support a trustworthy train/validation/holdout split."""
 
 
@@ -108,7 +109,7 @@ def training_splits(warehouse, cfg: dict, snapshot_date: date) -> Splits:  # noq
     Reads only the label and feature source columns, refuses bad labels, drops rows with no
     trials, splits by date and refuses a training split without positives.
     """
-    from training.features import source_columns
+    from adctr.model.contract import source_columns
 
     num, den, table_id = cfg["label_numerator"], cfg["label_denominator"], cfg["examples_table"]
     frame = load_examples(warehouse, table_id, snapshot_date, [num, den, *source_columns()])

@@ -1,98 +1,23 @@
-"""The feature pipeline shared by training and serving, saved with the model.
-
-`feature_spec.json` lists each feature's name, kind, default and (for categoricals) the
-vocabulary seen in training. Transforming a frame is deterministic: unseen categories and
-missing optional features become LightGBM's "missing" (NaN), a missing required feature is
-an error naming it, extra columns are ignored (the loose serving interface).
+"""Training's side of the feature pipeline: learn a feature spec from the training frame,
+refuse non-finite inputs, and hand LightGBM its categorical columns. The spec itself, and
+the transform every scorer uses, are the model contract (`adctr.model.contract`).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-SPEC_VERSION = 1
-
-CATEGORICAL = ("medium", "device", "industry", "campaign_objective", "ad_format")
-NUMERIC = (
-    "headline_length",
-    "description_length",
-    "creative_age_days",
-    *(
-        f"{level}_{stat}_{window}d"
-        for level in ("creative", "ad_group", "advertiser")
-        for window in (7, 28)
-        for stat in ("impressions", "ctr", "cvr")
-    ),
-    "day_of_week",
+from adctr.model.contract import (
+    CATEGORICAL,
+    DERIVED,
+    NUMERIC,
+    REQUIRED,
+    FeatureDef,
+    FeatureError,
+    FeatureSpec,
 )
-REQUIRED = ("medium", "device")
-DERIVED = {"day_of_week": "report_date"}  # feature -> column it is computed from
-
-
-class FeatureError(ValueError):
-    """Input cannot be turned into model features."""
-
-
-@dataclass(frozen=True)
-class FeatureDef:
-    name: str
-    kind: str  # "categorical" | "numeric"
-    required: bool = False
-    default: float | None = None  # None = missing (NaN)
-    vocabulary: list[str] = field(default_factory=list)
-    derived_from: str | None = None
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    features: list[FeatureDef]
-    version: int = SPEC_VERSION
-    # Set when negatives were down-sampled for training: predictions are re-calibrated with
-    # q = p / (p + (1 - p) / rate) by every scorer (training.trainer.FittedModel.predict).
-    negative_sampling_rate: float | None = None
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.features]
-
-    @property
-    def categorical_indices(self) -> list[int]:
-        return [i for i, f in enumerate(self.features) if f.kind == "categorical"]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
-        data = json.loads(text)
-        if data.get("version") != SPEC_VERSION:
-            raise FeatureError(f"feature spec version {data.get('version')} is not {SPEC_VERSION}")
-        return cls(
-            features=[FeatureDef(**f) for f in data["features"]],
-            version=data["version"],
-            negative_sampling_rate=data.get("negative_sampling_rate"),
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> "FeatureSpec":
-        return cls.from_json(Path(path).read_text("utf-8"))
-
-
-def _derive(frame: pd.DataFrame, name: str, source: str) -> pd.Series:
-    if name == "day_of_week":
-        return pd.to_datetime(frame[source]).dt.dayofweek.astype("float64")
-    raise FeatureError(f"no derivation for {name}")
-
-
-def source_columns() -> list[str]:
-    """Columns the features are computed from (what a training read needs)."""
-    return [*CATEGORICAL, *(DERIVED.get(n, n) for n in NUMERIC)]
 
 
 def fit_spec(
@@ -127,36 +52,6 @@ def check_finite(spec: FeatureSpec, matrix: np.ndarray, not_null: set[str], wher
             problems.append(f"{f.name} has {missing} NaN values but its column is REQUIRED")
     if problems:
         raise FeatureError(f"{where}: " + "; ".join(problems))
-
-
-def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
-    """Frame -> float matrix in spec order (categoricals as vocabulary indices)."""
-    out = np.full((len(frame), len(spec.features)), np.nan, dtype=np.float64)
-    for j, f in enumerate(spec.features):
-        source = f.derived_from or f.name
-        if source not in frame.columns:
-            if f.required:
-                raise FeatureError(f"required feature {f.name!r} is missing from the input")
-            if f.default is not None:
-                out[:, j] = f.default
-            continue
-        if f.derived_from:
-            values = _derive(frame, f.name, source)
-        else:
-            values = frame[source]
-        if f.kind == "categorical":
-            if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype.kind in "OUT":
-                codes = values.cat.set_categories(f.vocabulary).cat.codes.to_numpy()  # unseen -> -1
-            else:
-                codes = pd.Categorical(values.astype("string"), categories=f.vocabulary).codes
-            col = codes.astype(np.float64)
-            col[codes < 0] = np.nan
-        else:
-            col = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        if f.default is not None:
-            col = np.where(np.isnan(col), f.default, col)
-        out[:, j] = col
-    return out
 
 
 def lightgbm_params_for(spec: FeatureSpec) -> dict[str, Any]:

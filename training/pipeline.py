@@ -14,15 +14,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adctr.release import artifacts
 from adctr.core.storage import ObjectStore
-from training import champion as gate
-from training.config import model_config
 from adctr.core.table_schemas import get_schema
+from adctr.model import contract
+from adctr.model.contract import load_model
+from adctr.release import artifacts
+
+from training import champion as gate
 from training import plots
+from training.config import model_config
 from training.dataset import training_splits
 from training.evaluate import base_rate_log_loss, evaluate
-from training.trainer import fit, load_model
+from training.trainer import fit
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,8 @@ def train_candidate(
     champion_eval = None
     if champion_version is not None:
         champ = load_model(
-            artifacts.read_file(store, model, variant, champion_version, artifacts.MODEL_FILE).decode(),
-            artifacts.read_file(store, model, variant, champion_version, artifacts.FEATURE_SPEC_FILE).decode(),
+            artifacts.read_file(store, model, variant, champion_version, contract.MODEL_FILE).decode(),
+            artifacts.read_file(store, model, variant, champion_version, contract.FEATURE_SPEC_FILE).decode(),
         )
         champion_eval = evaluate(champ.predict(splits.holdout), splits.holdout, num, den)
     decision = gate.decide(
@@ -88,8 +91,8 @@ def train_candidate(
         "decision": decision,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / artifacts.MODEL_FILE).write_bytes(fitted.model_bytes())
-    (out_dir / artifacts.FEATURE_SPEC_FILE).write_text(fitted.spec.to_json(), "utf-8")
+    (out_dir / contract.MODEL_FILE).write_bytes(fitted.model_bytes())
+    (out_dir / contract.FEATURE_SPEC_FILE).write_text(fitted.spec.to_json(), "utf-8")
     (out_dir / artifacts.METRICS_FILE).write_text(_dump(metrics_doc), "utf-8")
     plots.calibration_curve(candidate_eval["reliability"], f"{model} holdout {splits.dates['holdout'][0]}..",
                             out_dir / plots.CALIBRATION_PNG)  # fmt: skip

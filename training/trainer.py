@@ -6,37 +6,14 @@ of the n underlying events, so aggregated training is exact, not an approximatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from adctr.model.contract import FeatureSpec, FittedModel, transform
 
-from training.features import FeatureSpec, check_finite, fit_spec, lightgbm_params_for, transform
-
-
-def recalibrate(p: np.ndarray, rate: float | None) -> np.ndarray:
-    """Undo negative down-sampling at `rate`: q = p / (p + (1 - p) / rate)."""
-    if not rate or rate >= 1:
-        return p
-    return p / (p + (1.0 - p) / rate)
-
-
-@dataclass
-class FittedModel:
-    booster: lgb.Booster
-    spec: FeatureSpec
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.predict_matrix(transform(self.spec, frame))
-
-    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Scores for an already-transformed matrix (serving builds it from JSON directly)."""
-        return recalibrate(self.booster.predict(matrix), self.spec.negative_sampling_rate)
-
-    def model_bytes(self) -> bytes:
-        return self.booster.model_to_string().encode("utf-8")
+from training.features import check_finite, fit_spec, lightgbm_params_for
 
 
 def label_and_weight(frame: pd.DataFrame, num: str, den: str, rate: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +71,3 @@ def fit(
         "feature_gain": dict(zip(spec.names, (float(g) for g in booster.feature_importance("gain")))),
     }
     return FittedModel(booster, spec), info
-
-
-def load_model(model_text: str, spec_json: str) -> FittedModel:
-    return FittedModel(lgb.Booster(model_str=model_text), FeatureSpec.from_json(spec_json))

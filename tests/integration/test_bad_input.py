@@ -6,7 +6,6 @@ from datetime import date, timedelta
 
 import pytest
 import yaml
-
 from adctr.core import dates
 
 DAY = date(2026, 11, 10)
@@ -30,9 +29,8 @@ def test_medium_the_api_does_not_know(runner, isolated_var, config_copy, capfd) 
 
 
 def test_medium_not_in_config(runner, isolated_var) -> None:  # noqa: ANN001
+    from adctr.orchestration.tasks import daily as tasks
     from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
-
-    from adctr.orchestration.tasks import legacy as tasks
 
     # The Param's schema lists the configured media: no run starts with another one ...
     with pytest.raises(ParamValidationError, match="param media: 'nope_ads' is not one of"):

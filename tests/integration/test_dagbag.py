@@ -45,9 +45,8 @@ def test_each_dag_file_parses_without_errors_in_under_a_second() -> None:
 
 def test_dag_policy_docs_owners_tags_params_retries_alerts_deadlines() -> None:
     """The DAG policy every DAG must meet (Composer/MWAA-style policy test)."""
-    from airflow.models import DagBag
-
     from adctr.orchestration.alerts import OpsAlertNotifier
+    from airflow.models import DagBag
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors

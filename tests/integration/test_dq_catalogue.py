@@ -12,11 +12,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-
-from adctr.release import artifacts
-
 from adctr import quality
 from adctr.core.storage import get_store
+from adctr.release import artifacts
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 DAYS = [date(2026, 11, 11) + timedelta(days=i) for i in range(8)]

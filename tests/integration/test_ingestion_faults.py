@@ -14,14 +14,14 @@ from datetime import date
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
-from adctr.ingestion import raw_load as ingestion
-
 from adctr.core import settings
+from adctr.core.storage import get_store
+from adctr.ingestion import landing, raw_load
 from adctr.ingestion.adapters.base import SourceError
 from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
-from adctr.simulator.server import SimulatorServer, report_table, state_from_config
-from adctr.core.storage import get_store
+from adctr.simulator.reports import report_table
+from adctr.simulator.routes import SimulatorServer
+from adctr.simulator.state import state_from_config
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 DAY = date(2026, 11, 10)
@@ -46,9 +46,9 @@ def ingest(faults: list[dict], var) -> tuple[DuckDBWarehouse, object]:  # noqa: 
     with SimulatorServer(state) as srv:
         for medium in MEDIA:
             adapter = ReportJobAdapter(medium, srv.url, cfg["token"], "1001", FAST)
-            ingestion.extract_to_landing(adapter, DAY, store)
+            landing.extract_to_landing(adapter, DAY, store)
     wh = DuckDBWarehouse(var / "warehouse.duckdb")
-    ingestion.load_raw_partition(DAY, MEDIA, store, wh)  # reconciles, or raises
+    raw_load.load_raw_partition(DAY, MEDIA, store, wh)  # reconciles, or raises
     return wh, state
 
 
@@ -111,7 +111,7 @@ def test_renamed_field_fails_with_the_column_diff_and_loads_nothing(isolated_var
     drift = {"kind": "schema_drift", "stream": "job", "medium": "google_ads", "rename": {"IMPS": "IMPRESSIONS"}}
     with pytest.raises(SourceError, match=r"missing \['IMPS'\], unexpected \['IMPRESSIONS'\]"):
         ingest([drift], isolated_var)
-    assert ingestion.landed(get_store("landing"), DAY, "google_ads") is None
+    assert landing.landed(get_store("landing"), DAY, "google_ads") is None
 
 
 def test_additive_field_is_tolerated_only_when_configured(clean, isolated_var, config_copy) -> None:  # noqa: ANN001
@@ -125,13 +125,13 @@ def test_additive_field_is_tolerated_only_when_configured(clean, isolated_var, c
     path.write_text(yaml.safe_dump(cfg))
     wh, _ = ingest([drift], isolated_var)
     assert content(wh) == clean
-    assert ingestion.landed(get_store("landing"), DAY, "yahoo_ads").ignored_fields == ["AD_STRENGTH"]
+    assert landing.landed(get_store("landing"), DAY, "yahoo_ads").ignored_fields == ["AD_STRENGTH"]
 
 
 def test_a_row_lost_after_landing_fails_reconciliation_with_both_numbers(isolated_var) -> None:  # noqa: ANN001
     ingest([], isolated_var)
     store = get_store("landing")
-    pull = ingestion.landed(store, DAY, "google_ads")
+    pull = landing.landed(store, DAY, "google_ads")
     key = f"ad_performance/report_date={DAY}/medium=google_ads/pull={pull.pull}/accepted.parquet"
     table = pq.read_table(io.BytesIO(store.read_bytes(key)))
     lost = table.slice(1)  # a row gone between landing and warehouse
@@ -140,11 +140,11 @@ def test_a_row_lost_after_landing_fails_reconciliation_with_both_numbers(isolate
     store.write_bytes(key, buf.getvalue())
     wh = DuckDBWarehouse(isolated_var / "warehouse.duckdb")
     expected_rows = pull.source_totals["rows"]
-    with pytest.raises(ingestion.ReconciliationError, match=(
+    with pytest.raises(landing.ReconciliationError, match=(
         rf"google_ads 2026-11-10: totals do not reconcile with source job {pull.source_job_id}: "
         rf"rows: source reports {expected_rows}, the warehouse holds {expected_rows - 1}"
     )):  # fmt: skip
-        ingestion.load_raw_partition(DAY, MEDIA, store, wh)
+        raw_load.load_raw_partition(DAY, MEDIA, store, wh)
 
 
 def test_source_totals_that_disagree_with_its_rows_fail_the_pull(isolated_var) -> None:  # noqa: ANN001
@@ -157,13 +157,13 @@ def test_source_totals_that_disagree_with_its_rows_fail_the_pull(isolated_var) -
             totals = {**report.source_totals, "clicks": report.source_totals["clicks"] + 1}
             return type(report)(report.medium, report.report_date, report.source_job_id, report.table, totals, report.final)
 
-    with SimulatorServer(state) as srv, pytest.raises(ingestion.ReconciliationError, match="clicks: source reports"):
-        ingestion.extract_to_landing(Lying("yahoo_ads", srv.url, cfg["token"], "1", FAST), DAY, get_store("landing"))
+    with SimulatorServer(state) as srv, pytest.raises(landing.ReconciliationError, match="clicks: source reports"):
+        landing.extract_to_landing(Lying("yahoo_ads", srv.url, cfg["token"], "1", FAST), DAY, get_store("landing"))
 
 
 def test_subset_run_keeps_the_other_media_rows(clean, isolated_var) -> None:  # noqa: ANN001
     wh, _ = ingest([], isolated_var)
-    ingestion.load_raw_partition(DAY, ["google_ads"], get_store("landing"), wh)
+    raw_load.load_raw_partition(DAY, ["google_ads"], get_store("landing"), wh)
     assert content(wh) == clean
 
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from adctr.release import artifacts
-
 from adctr import quality
-
-from adctr.orchestration import run_summary
-
-from adctr.local import demo_report as summary
-from adctr.quality.results import dq_store
 from adctr.core.storage import get_store
+from adctr.local import demo_report as summary
+from adctr.orchestration import run_summary
+from adctr.quality.results import dq_store
+from adctr.release import artifacts
 from adctr.warehouse import get_warehouse
 
 from tests.helpers import table_checksums

@@ -7,7 +7,7 @@ import logging
 from datetime import date, timedelta
 
 from adctr.core import settings
-from adctr.simulator.server import report_table
+from adctr.simulator.reports import report_table
 from adctr.warehouse import get_warehouse
 
 MEDIA = ["yahoo_ads", "google_ads"]

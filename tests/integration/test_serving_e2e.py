@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 import requests
 import yaml
-from adctr.release import artifacts, slots, variants
-from adctr.local.airflow_runner import DagRunFailed
-from adctr.serving.instances import arrow_request_body, json_instances
 from adctr.core.storage import get_store
+from adctr.local.airflow_runner import DagRunFailed
+from adctr.model.contract import load_model
+from adctr.release import artifacts, slots, variants
+from adctr.serving.instances import arrow_request_body, json_instances
 from adctr.warehouse import get_warehouse
 
 from tests.conftest import ROOT
 from training.config import model_config
 from training.dataset import training_splits
-from training.trainer import load_model
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
 RETRAIN = {"attribution_window_days": 1}

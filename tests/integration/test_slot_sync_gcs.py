@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from adctr.release import artifacts, slots
-from adctr.local.airflow_runner import DagRunFailed
-from adctr.serving.reader import VersionReader
 from adctr.core.storage import get_store, open_store
+from adctr.local.airflow_runner import DagRunFailed
+from adctr.release import artifacts, slots
+from adctr.serving.reader import VersionReader
 
 from tests.helpers import tiny_model_files
 

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from adctr.release import artifacts
 from adctr.core.storage import LocalStore
+from adctr.model import contract
+from adctr.model.contract import NUMERIC, FeatureError, recalibrate
+from adctr.release import artifacts
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
 from tests.conftest import ROOT
 from training.champion import GateError
 from training.dataset import DatasetError
-from training.features import NUMERIC, FeatureError
 from training.pipeline import publish_candidate, train_candidate
-from training.trainer import recalibrate
 
 END = date(2026, 11, 20)
 # Without any trailing statistic the model sees only static attributes: it cannot learn the
@@ -118,8 +118,8 @@ def test_same_data_and_config_give_identical_model_files(wh, tmp_path) -> None: 
     for model in ("ctr", "cvr"):
         _, first = _train(wh, store, tmp_path, model, "a")
         _, second = _train(wh, store, tmp_path, model, "b")
-        assert first[artifacts.MODEL_FILE] == second[artifacts.MODEL_FILE]
-        assert first[artifacts.FEATURE_SPEC_FILE] == second[artifacts.FEATURE_SPEC_FILE]
+        assert first[contract.MODEL_FILE] == second[contract.MODEL_FILE]
+        assert first[contract.FEATURE_SPEC_FILE] == second[contract.FEATURE_SPEC_FILE]
         assert all(first[p].startswith(b"\x89PNG") for p in artifacts.PLOT_FILES)
 
 
@@ -132,7 +132,7 @@ def test_negative_downsampling_is_recalibrated(wh, tmp_path, config_copy) -> Non
     sampled_doc = json.loads(sampled[artifacts.METRICS_FILE])
     sampled_m = sampled_doc["holdout"]["overall"]
     assert sampled_doc["training"]["negative_downsampling_rate"] == 0.2
-    assert json.loads(sampled[artifacts.FEATURE_SPEC_FILE])["negative_sampling_rate"] == 0.2
+    assert json.loads(sampled[contract.FEATURE_SPEC_FILE])["negative_sampling_rate"] == 0.2
     assert 0.95 < sampled_m["calibration"] < 1.05  # re-calibrated, not 1 / 0.2 too high
     assert sampled_m["log_loss"] < full_m["log_loss"] * 1.01
 
@@ -161,7 +161,7 @@ def test_bad_training_input_stops_with_a_clear_message(wh, tmp_path, model, spoi
     store = LocalStore(tmp_path / "artifacts")
     with pytest.raises(error, match=message.replace("[", r"\[")):
         train_candidate(model, END, tmp_path / "out", wh, store, "main")
-    assert not (tmp_path / "out" / artifacts.MODEL_FILE).exists()
+    assert not (tmp_path / "out" / contract.MODEL_FILE).exists()
     assert artifacts.complete_versions(store, model, "main") == []
 
 
@@ -169,8 +169,9 @@ def test_nan_is_refused_in_a_feature_whose_column_is_required() -> None:
     """The warehouses enforce REQUIRED columns already; the trainer checks again (NaN can come
     from a derived feature or a float column), naming the feature."""
     import pandas as pd
+    from adctr.model.contract import transform
 
-    from training.features import check_finite, fit_spec, transform
+    from training.features import check_finite, fit_spec
 
     frame = pd.DataFrame({"medium": ["m"], "device": ["d"], "report_date": [END], "creative_impressions_7d": [np.nan]})
     spec = fit_spec(frame.reindex(columns=[*frame.columns, "industry", "campaign_objective", "ad_format"]))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from adctr.local import airflow_env as localenv
 from adctr.orchestration.pools import import_pools
 

@@ -8,9 +8,8 @@ import time
 from datetime import date, timedelta
 
 import requests
-
-from adctr.release import artifacts, slots
 from adctr.core.storage import get_store
+from adctr.release import artifacts, slots
 from adctr.warehouse import get_warehouse
 
 from tests.system.airflow_stack import AirflowStack

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from adctr.local import airflow_env as localenv
+
 from tests.conftest import ROOT
 from tests.system.airflow_stack import AirflowStack
 from tests.system.test_scheduler_backfill import _backfill

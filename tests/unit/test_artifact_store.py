@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from adctr.core.storage import ObjectExistsError, open_store
 from adctr.release import artifacts
 from adctr.serving.reader import VersionReader
-from adctr.core.storage import ObjectExistsError, open_store
 
 from tests.helpers import tiny_model_files
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import pytest
-
-from adctr.release import artifacts
 from adctr.core.storage import LocalStore
+from adctr.release import artifacts
 
 FILES = {"model.txt": b"tree", "feature_spec.json": b"{}", "metrics.json": b"{}"}
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from google.cloud import bigquery
-
 from adctr.core.table_schemas import get_schema
 from adctr.warehouse import WarehouseConfigError
 from adctr.warehouse.base import JobLabels
@@ -19,6 +17,7 @@ from adctr.warehouse.bigquery_backend import (
     load_job_configuration,
     query_job_configuration,
 )
+from google.cloud import bigquery
 
 LABELS = JobLabels(dag_id="ad_performance_daily", task_id="build__staging__ad_performance", run_date="2026-11-20")
 

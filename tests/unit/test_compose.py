@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from adctr.core import settings
+from adctr.local import airflow_env as localenv
 from compose_spec import PyCompose
 
-from adctr.local import airflow_env as localenv
-
-from adctr.core import settings
 from tests.conftest import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.airflow.yml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from adctr.local import composer_deploy as composer
+
 from tests.conftest import ROOT
 
 
@@ -21,7 +22,7 @@ def test_dry_run_file_list_is_exactly_the_runtime_tree() -> None:
     extra = set(listed) - expected
     assert all(p.startswith("dags/variants/") for p in extra), sorted(extra)[:10]  # only deployed variants
     for must in ("dags/ad_performance_daily.py", "dags/serving_slot_sync.py", "dags/.airflowignore",
-                 "plugins/adctr/orchestration/tasks/legacy.py", "plugins/adctr_operations.py", "plugins/.airflowignore", "plugins/training/trainer.py", "data/adctr/config/slots.yaml",
+                 "plugins/adctr/orchestration/tasks/retrain.py", "plugins/adctr_operations.py", "plugins/.airflowignore", "plugins/training/trainer.py", "data/adctr/config/slots.yaml",
                  "data/adctr/sql/raw/ad_performance.yml", "data/adctr/expectations/raw.ad_performance.json"):  # fmt: skip
         assert must in listed, must
     for never in ("tests/", "bench/", "var/", ".venv/", "__pycache__", ".pyc", "requirements"):

@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest
-
 from adctr.orchestration import conf_guard
+
 from tests.conftest import ROOT
 
 

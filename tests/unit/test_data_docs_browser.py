@@ -9,12 +9,12 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
-import pytest
 import pyarrow.compute as pc
-
+import pytest
 from adctr import quality
 from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
 from tests.helpers import raw_rows
 
 DAY = date(2026, 11, 4)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
-
 from adctr.core import dates
 
 

@@ -6,7 +6,6 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-
 from adctr.core.table_schemas import Column, TableSchema
 from adctr.warehouse.base import WarehouseError
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
@@ -81,3 +80,14 @@ def _try_write(path: str) -> str:
     except WarehouseError as exc:
         return str(exc)
     return "wrote"
+
+
+def test_the_lock_is_not_reentrant_and_its_timeout_names_the_file(tmp_path) -> None:  # noqa: ANN001
+    # A nested lock() (same process and thread, another object) queues like any writer.
+    path = tmp_path / "w.duckdb"
+    with DuckDBWarehouse(path, lock_timeout_seconds=1).lock(), pytest.raises(WarehouseError) as caught:
+        with DuckDBWarehouse(path, lock_timeout_seconds=1).lock():
+            pass
+    assert str(caught.value) == f"DuckDB warehouse {path} stayed locked by another writer for 1s"
+    with DuckDBWarehouse(path, lock_timeout_seconds=1).lock():  # released after the failure
+        pass

@@ -6,11 +6,10 @@ from datetime import date
 
 import pytest
 import sqlglot
-from sqlglot import exp
-
+from adctr.core import settings
+from adctr.core import table_schemas as schema
 from adctr.warehouse import elt
-
-from adctr.core import table_schemas as schema, settings
+from sqlglot import exp
 
 
 def _sqlglot_tables(sql: str) -> set[str]:
@@ -27,24 +26,24 @@ def test_every_sql_file_has_a_schema_and_suite_names_match() -> None:
         assert path.stem in schema.all_schemas(), f"suite {path.name} names no table"
 
 
-@pytest.mark.parametrize("table_id", sorted(elt.all_models()))
+@pytest.mark.parametrize("table_id", sorted(elt.all_sql_models()))
 def test_text_scan_dependencies_match_a_full_parse(table_id: str) -> None:
-    model = elt.all_models()[table_id]
+    model = elt.all_sql_models()[table_id]
     rendered = elt.render(model, date(2026, 11, 20))
     assert set(model.depends_on) == _sqlglot_tables(rendered) - {table_id}
 
 
 def test_dag_order_respects_dependencies() -> None:
-    order = [m.table_id for m in elt.models_for_dag("ad_performance_daily")]
+    order = [m.table_id for m in elt.sql_models_for_dag("ad_performance_daily")]
     assert order.index("staging.ad_performance") < order.index("features.creative_daily")
 
 
 def test_params_override_and_unknown_params_fail(tmp_path) -> None:  # noqa: ANN001
-    model = elt.all_models()["features.creative_daily"]
+    model = elt.all_sql_models()["features.creative_daily"]
     assert "interval 3 day" in elt.render(model, date(2026, 11, 20), {"trailing_windows": [3, 5]})
     broken = tmp_path / "creative_daily.sql"
     broken.write_text("select {{ params.no_such_param }} as x")
-    with pytest.raises(elt.ModelError, match="no_such_param"):
+    with pytest.raises(elt.SqlModelError, match="no_such_param"):
         elt.render(elt.SqlModel(model.table_id, broken, (), model.dag), date(2026, 11, 20))
 
 
@@ -61,14 +60,14 @@ def test_sql_lints_clean_with_sqlfluff() -> None:
     assert violations == {}
 
 
-@pytest.mark.parametrize("table_id", sorted(elt.all_models()))
+@pytest.mark.parametrize("table_id", sorted(elt.all_sql_models()))
 def test_transpile_guard_every_file_runs_faithfully_on_duckdb(table_id: str) -> None:
-    model = elt.all_models()[table_id]
+    model = elt.all_sql_models()[table_id]
     elt.check(model, elt.render(model, date(2026, 11, 20)))  # raises naming file and construct
 
 
 def _model_with(tmp_path, text: str) -> elt.SqlModel:  # noqa: ANN001
-    base = elt.all_models()["staging.ad_performance"]
+    base = elt.all_sql_models()["staging.ad_performance"]
     path = tmp_path / "sql" / "staging" / "ad_performance.sql"
     path.parent.mkdir(parents=True)
     path.write_text(text)
@@ -90,9 +89,9 @@ def test_bad_sql_fails_with_file_and_line_before_anything_is_written(
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     model = _model_with(tmp_path, text)
-    monkeypatch.setattr(elt, "all_models", lambda: {model.table_id: model})
+    monkeypatch.setattr(elt, "all_sql_models", lambda: {model.table_id: model})
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
-    with pytest.raises(elt.ModelError, match=message):
+    with pytest.raises(elt.SqlModelError, match=message):
         elt.build(model.table_id, date(2026, 11, 20), wh)
     assert not (tmp_path / "w.duckdb").exists()  # the warehouse was never even opened
 
@@ -102,6 +101,7 @@ def test_a_trailing_window_waits_for_earlier_partitions_a_parallel_run_has_not_b
 
     from adctr.core.table_schemas import get_schema
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
     from tests.helpers import raw_rows
 
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
@@ -112,14 +112,14 @@ def test_a_trailing_window_waits_for_earlier_partitions_a_parallel_run_has_not_b
     for day in (days[0], days[2]):  # the middle date's run has loaded raw but not built staging yet
         for table in staging:
             elt.build(table, day, wh)
-    features = elt.all_models()["features.creative_daily"]
+    features = elt.all_sql_models()["features.creative_daily"]
     assert elt.days_read_back(features) == 28
     assert elt.upstream_gaps(features, days[2], wh) == [
         "staging.ad_performance 2026-11-19 (raw.ad_performance has 6 rows)",
         "staging.creative_snapshot 2026-11-19 (raw.ad_performance has 6 rows)",
     ]
     assert elt.upstream_gaps(features, days[1], wh) == []  # earlier dates are complete
-    assert elt.upstream_gaps(elt.all_models()["staging.ad_performance"], days[2], wh) == []  # reads its own date
+    assert elt.upstream_gaps(elt.all_sql_models()["staging.ad_performance"], days[2], wh) == []  # reads its own date
     for table in staging:
         elt.build(table, days[1], wh)
     assert elt.upstream_gaps(features, days[2], wh) == []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from adctr.model.contract import FeatureError, FeatureSpec, transform
 
-from training.features import FeatureError, FeatureSpec, fit_spec, transform
+from training.features import fit_spec
 
 
 def _frame(**over) -> pd.DataFrame:  # noqa: ANN003

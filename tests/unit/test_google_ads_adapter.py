@@ -9,13 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
+from adctr.core.table_schemas import get_schema
+from adctr.ingestion.adapters.google_ads import GoogleAdsAdapter
+from adctr.ingestion.normalize import normalize_report
 from airflow.providers.google.ads.hooks.ads import GoogleAdsHook
 from google.ads.googleads.v23.common.types.ad_asset import AdTextAsset
 from google.ads.googleads.v23.services.types.google_ads_service import GoogleAdsRow
-
-from adctr.ingestion.adapters.google_ads import GoogleAdsAdapter
-from adctr.ingestion.normalize import normalize_report
-from adctr.core.table_schemas import get_schema
 
 DAY = date(2026, 11, 10)
 

@@ -10,11 +10,11 @@ from datetime import date
 
 import great_expectations as gx
 import pyarrow.compute as pc
-
 from adctr import quality
-from adctr.quality import gx_compat
 from adctr.core.table_schemas import get_schema
+from adctr.quality import gx_compat
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
 from tests.helpers import raw_rows
 
 DAY = date(2026, 11, 3)

@@ -6,10 +6,9 @@ import json
 from datetime import date, datetime, timezone
 
 import pytest
-
+from adctr.core.table_schemas import get_schema
 from adctr.ingestion.adapters.base import Report, SourceError
 from adctr.ingestion.normalize import REPORT_JOB_FIELDS, normalize_report
-from adctr.core.table_schemas import get_schema
 
 FIELDS = tuple(REPORT_JOB_FIELDS)
 GOOD = ["2026-11-20", "1001", "adv1", "games", "c1", "traffic", "ag1", "search", "cr1", "見出し", "説明",

@@ -16,8 +16,8 @@ import subprocess
 import sys
 
 import pytest
-
 from adctr.orchestration import conf_guard
+
 from tests.conftest import ROOT
 
 
@@ -82,9 +82,8 @@ def test_make_commands_are_real_targets(command: str) -> None:
 
 
 def test_the_alerts_connection_is_the_webhook_the_notifier_posts_to() -> None:
-    from airflow.models.connection import Connection
-
     from adctr.orchestration.alerts import webhook_url
+    from airflow.models.connection import Connection
 
     (command,) = [c for c, _ in COMMANDS if "connections add" in c]
     args = shlex.split(command)

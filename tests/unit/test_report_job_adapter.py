@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from adctr.core import settings
 from adctr.ingestion.adapters.base import SourceError, SourceUnavailableError
 from adctr.ingestion.adapters.report_job import ClientPolicy, ReportJobAdapter
-from adctr.simulator.server import SimulatorServer, state_from_config
+from adctr.simulator.routes import SimulatorServer
+from adctr.simulator.state import state_from_config
 
 FAST = ClientPolicy(timeout_seconds=2, max_attempts=3, backoff_base_seconds=0.01, poll_interval_seconds=0.01)
 DAY = date(2026, 11, 3)

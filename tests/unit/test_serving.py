@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from adctr.core.storage import LocalStore
+from adctr.model.contract import load_model
 from adctr.release import artifacts
 from adctr.serving.instances import InstanceError, arrow_request_body, json_instances, to_matrix
 from adctr.serving.reader import PolicyError, VersionPolicy, VersionReader
 from adctr.serving.service import SlotService, create_app
-from adctr.core.storage import LocalStore
 from fastapi.testclient import TestClient
 
 from tests.helpers import synthetic_examples, tiny_model_files
-from training.trainer import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = tiny_model_files()

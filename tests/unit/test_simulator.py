@@ -9,10 +9,11 @@ import numpy as np
 import pyarrow.csv as pacsv
 import pytest
 import requests
-
 from adctr.core import settings
 from adctr.simulator.faults import FaultConfigError, FaultPlan
-from adctr.simulator.server import REPORT_FIELDS, SimulatorServer, state_from_config
+from adctr.simulator.reports import REPORT_FIELDS
+from adctr.simulator.routes import SimulatorServer
+from adctr.simulator.state import state_from_config
 from adctr.simulator.world import World
 
 DAY = "2026-11-02"

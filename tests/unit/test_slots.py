@@ -6,8 +6,8 @@ import json
 from datetime import date
 
 import pytest
-from adctr.release import artifacts, promotion, retention, slots
 from adctr.core.storage import LocalStore
+from adctr.release import artifacts, promotion, retention, slots
 
 FILES = {"model.txt": b"tree", "feature_spec.json": b"{}", "metrics.json": b"{}"}
 ACTOR = {"action": "sync", "run_id": "scheduled__1", "run_type": "scheduled", "triggered_by": None}

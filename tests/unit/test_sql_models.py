@@ -18,9 +18,8 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pytest
-
-from adctr.warehouse import elt
 from adctr.core.table_schemas import get_schema
+from adctr.warehouse import elt
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)

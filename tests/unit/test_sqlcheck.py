@@ -10,17 +10,17 @@ from adctr.warehouse import elt, sqlcheck
 def test_every_model_passes_on_fixture_data(capsys) -> None:  # noqa: ANN001
     assert sqlcheck.check_embedded(date(2026, 11, 20), days=3) == 0
     out = capsys.readouterr().out
-    for model in elt.all_models().values():
+    for model in elt.all_sql_models().values():
         assert f"PASS  {elt.display_path(model.sql_path)}" in out
 
 
 def test_a_broken_file_is_reported_with_its_line(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
-    models = dict(elt.all_models())
+    models = dict(elt.all_sql_models())
     good = models["features.creative_daily"]
     broken = tmp_path / "creative_daily.sql"
     broken.write_text("select *\nfrom staging.ad_performance\nwhere report_date = @ds)\n")
     models[good.table_id] = elt.SqlModel(good.table_id, broken, good.depends_on, good.dag)
-    monkeypatch.setattr(elt, "all_models", lambda: models)
+    monkeypatch.setattr(elt, "all_sql_models", lambda: models)
     assert sqlcheck.check_embedded(date(2026, 11, 20), days=2) == 1
     out = capsys.readouterr().out
     assert "FAIL  " in out and "creative_daily.sql:3: syntax error" in out

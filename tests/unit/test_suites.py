@@ -6,7 +6,6 @@ import json
 
 import great_expectations as gx
 import pytest
-
 from adctr.core import settings
 from adctr.core.table_schemas import all_schemas
 
@@ -27,7 +26,6 @@ def test_every_table_has_a_valid_suite_matching_its_schema(table_id: str) -> Non
 
 def test_media_with_view_through_attribution_are_exempt_from_conversions_le_clicks(config_copy) -> None:  # noqa: ANN001
     import yaml
-
     from adctr.quality.runner import _apply_media_exemptions, load_suite_dict
 
     path = config_copy / "media.yaml"

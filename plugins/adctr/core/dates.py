@@ -11,9 +11,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from adctr.core import settings
+from adctr.core.errors import PermanentError
 
 
-class ReportDateError(ValueError):
+class ReportDateError(PermanentError, ValueError):
     """A requested report date cannot be processed."""
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -14,9 +13,10 @@ from typing import Any
 
 import yaml
 
+from adctr.core.errors import ConfigError
+from adctr.core.names import safe_name
 
-class ConfigError(RuntimeError):
-    """A configuration file or setting is missing or invalid."""
+__all__ = ["ConfigError"]  # raised here, and by every module that reads configuration
 
 
 # A variant deployment (see adctr.release.variants): its own config/ and VARIANT/GIT_COMMIT files,
@@ -38,7 +38,8 @@ def deployment(root: str | os.PathLike[str] | None) -> Iterator[None]:
 
 def sanitize_variant(name: str) -> str:
     """A git branch name as a safe variant/path segment: `feat/Deeper trees` -> `feat-deeper-trees`."""
-    safe = re.sub(r"[^a-z0-9._-]+", "-", name.strip().lower()).strip("-._")
+    safe = safe_name(name.strip().lower(), keep=".-", replacement="-", ascii_only=True, collapse=True)
+    safe = safe.strip("-._")
     if not safe:
         raise ConfigError(f"variant {name!r} has no usable characters")
     return safe[:63]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adctr.core.errors import PermanentError
 
-class MissingConnectionError(RuntimeError):
+
+class MissingConnectionError(PermanentError, RuntimeError):
     """A task needs an Airflow Connection that is not defined."""
 
 

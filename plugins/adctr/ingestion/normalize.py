@@ -16,8 +16,8 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adctr.ingestion.adapters.base import REPORT_FIELDS, TOTAL_COLUMNS, Report, SourceError
 from adctr.core.table_schemas import TableSchema
+from adctr.ingestion.adapters.base import REPORT_FIELDS, TOTAL_COLUMNS, Report, SourceError
 
 log = logging.getLogger(__name__)
 

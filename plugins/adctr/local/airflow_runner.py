@@ -14,10 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adctr.local import airflow_env as localenv
-
 from adctr.core import settings
-
+from adctr.local import airflow_env as localenv
 
 # The config/pipeline.yaml key of each DAG's schedule (see the DAG files).
 CRON_KEYS = {"ad_performance_daily": "daily_schedule_cron", "ctr_cvr_retrain": "retrain_schedule_cron"}

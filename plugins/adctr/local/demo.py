@@ -84,16 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  serving_slot_sync: {sync.state} ({time.monotonic() - t:.1f}s)", flush=True)
 
     from adctr import quality
-
-    from adctr.local import demo_report as summary
     from adctr.core.storage import get_store
+    from adctr.local import demo_report as summary
+    from adctr.release import artifacts
     from adctr.warehouse import get_warehouse
 
     with get_warehouse() as wh:
         rows = summary.warehouse_rows(wh)
     dq = quality.latest_results()
     store = get_store("artifact")
-    models = summary.published_versions(store, retrain.run_id)
+    models = artifacts.published_versions(store, retrain.run_id)
     print(summary.render(rows, dq, models))
     print(summary.render_slots(store))
     print(f"\ndone in {time.monotonic() - started:.0f}s")

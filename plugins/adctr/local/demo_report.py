@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adctr.release import artifacts
-from adctr.core.table_schemas import all_schemas
 from adctr.core.storage import ObjectStore
+from adctr.core.table_schemas import all_schemas
 
 
 def warehouse_rows(warehouse: Any) -> dict[str, dict[str, int]]:
@@ -20,33 +19,6 @@ def warehouse_rows(warehouse: Any) -> dict[str, dict[str, int]]:
             continue
         out[table_id] = {d.isoformat(): n for d, n in counts.items()}
     return out
-
-
-def published_versions(store: ObjectStore, run_id: str | None = None) -> list[dict[str, Any]]:
-    """Complete versions of every model/variant (only those of `run_id` if given)."""
-    rows = []
-    for key in store.list("models/"):
-        parts = key.split("/")
-        if len(parts) != 5 or parts[4] != artifacts.SUCCESS_MARKER:
-            continue
-        model, variant, version = parts[1], parts[2], int(parts[3])
-        manifest = artifacts.read_json(store, model, variant, version, artifacts.MANIFEST_FILE)
-        if run_id and manifest.get("run_id") != run_id:
-            continue
-        metrics = artifacts.read_json(store, model, variant, version, artifacts.METRICS_FILE)
-        rows.append(
-            {
-                "model": model,
-                "variant": variant,
-                "version": version,
-                "uri": store.uri(f"models/{model}/{variant}/{version}"),
-                "blessed": manifest.get("blessed"),
-                "decision": manifest.get("decision"),
-                "holdout": metrics["holdout"]["overall"],
-                "base_rate_log_loss": metrics["baseline"]["base_rate_log_loss"],
-            }
-        )
-    return sorted(rows, key=lambda r: (r["model"], r["variant"], r["version"]))
 
 
 def render(rows: dict[str, dict[str, int]], dq: list[dict[str, Any]], models: list[dict[str, Any]]) -> str:

@@ -15,9 +15,8 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from adctr.warehouse import elt
-
 from adctr.core import settings
+from adctr.warehouse import elt
 
 DAILY_DAG = "ad_performance_daily"
 
@@ -26,10 +25,10 @@ def fixture_raw(day: date, media: list[str]):  # noqa: ANN201 - pa.Table
     """Raw partition for one day from the simulator's world (no HTTP needed)."""
     import pyarrow as pa
 
+    from adctr.core.table_schemas import get_schema
     from adctr.ingestion.adapters.base import Report
     from adctr.ingestion.normalize import normalize_report
-    from adctr.core.table_schemas import get_schema
-    from adctr.simulator.server import state_from_config
+    from adctr.simulator.state import state_from_config
 
     state = state_from_config(settings.load_config("simulator"), today=day + timedelta(days=1))
     tables = []
@@ -49,14 +48,14 @@ def _line(status: str, model: elt.SqlModel, detail: str) -> str:
 
 
 def check_embedded(end: date, days: int) -> int:
-    from adctr.ingestion.raw_load import configured_media
     from adctr.core.table_schemas import get_schema
+    from adctr.ingestion.raw_load import configured_media
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-    models = elt.all_models()
-    daily = elt.models_for_dag(DAILY_DAG)
+    models = elt.all_sql_models()
+    daily = elt.sql_models_for_dag(DAILY_DAG)
     others = [m for dag in sorted({m.dag for m in models.values()} - {DAILY_DAG, None})
-              for m in elt.models_for_dag(dag)]  # fmt: skip
+              for m in elt.sql_models_for_dag(dag)]  # fmt: skip
     window = [end - timedelta(days=i) for i in range(days - 1, -1, -1)]
     print(f"sql-check on DuckDB: {len(models)} models, fixture data for {window[0]} .. {end}")
     failures: dict[str, str] = {}
@@ -89,7 +88,7 @@ def check_bigquery(end: date) -> int:
         if not hasattr(wh, "dry_run_bytes"):
             print("--dry-run needs the BigQuery backend (ADCTR_WAREHOUSE=bigquery)")
             return 2
-        for model in elt.all_models().values():
+        for model in elt.all_sql_models().values():
             try:
                 sql = elt.render(model, end)
                 elt.check(model, sql)

@@ -14,10 +14,10 @@ except ImportError:  # Airflow 3.1 (Cloud Composer today)
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
 
-def retrain_schedule(deployment: str | None, input_tables: list[str]) -> Any:
+def retrain_schedule(deployment: str | None, examples_tables: list[str]) -> Any:
     """The retraining schedule: its nightly time, or, with `retrain_on_assets: true` in
-    config/pipeline.yaml, its nightly time *or* as soon as every input table has been updated
-    (Assets), whichever comes first."""
+    config/pipeline.yaml, its nightly time *or* as soon as every input table of the training
+    sets has been updated (Assets), whichever comes first."""
     timetable = account_timetable("retrain_schedule_cron", deployment)
     with settings.deployment(deployment):
         on_assets = bool(settings.load_config("pipeline").get("retrain_on_assets"))
@@ -30,8 +30,16 @@ def retrain_schedule(deployment: str | None, input_tables: list[str]) -> Any:
     except ImportError:  # Airflow 3.1
         from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[no-redef]
     from adctr.orchestration import lineage
+    from adctr.warehouse import elt
 
-    return AssetOrTimeSchedule(timetable=timetable, assets=AssetAll(*(lineage.table_asset(t) for t in input_tables)))
+    inputs = elt.inputs_of(examples_tables)
+    return AssetOrTimeSchedule(timetable=timetable, assets=AssetAll(*(lineage.table_asset(t) for t in inputs)))
+
+
+def deployment_variant(deployment: str | None) -> str:
+    """The serving variant the deployment in `deployment` (None = main) publishes to."""
+    with settings.deployment(deployment):
+        return settings.variant()
 
 
 def account_timetable(cron_key: str, deployment: str | None = None) -> CronDataIntervalTimetable:
@@ -104,7 +112,7 @@ def report_date_task(task_id: str, param: str) -> Any:
 
     @task(task_id=task_id, doc_md="Fixes the report date this run processes (account time zone).")
     def resolve(params: Any = None, data_interval_start: Any = None) -> str:
-        from adctr.orchestration.tasks.legacy import resolve_report_date
+        from adctr.orchestration.tasks.common import resolve_report_date
 
         return resolve_report_date(params, data_interval_start, param)
 
@@ -169,7 +177,7 @@ def validate_task(table_id: str) -> Any:
         pool=WAREHOUSE_POOL,
     )
     def validate(report_date: str, **context: Any) -> dict:
-        from adctr.orchestration.tasks.legacy import validate as run
+        from adctr.orchestration.tasks.common import validate as run
 
         return run(table_id, report_date, context)
 
@@ -185,12 +193,11 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
     """
     from airflow.sdk import task
 
+    from adctr.orchestration import lineage
     from adctr.warehouse import elt
 
-    from adctr.orchestration import lineage
-
     gates: dict[str, Any] = {}
-    for model in elt.models_for_dag(dag_id):
+    for model in elt.sql_models_for_dag(dag_id):
 
         @task(
             task_id=model.task_id,
@@ -203,9 +210,9 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             retries=6,
         )
         def build(table_id: str, report_date: str, **context: Any) -> int:
-            from adctr.orchestration.tasks.legacy import build_model
+            from adctr.orchestration.tasks.common import build_table
 
-            return build_model(table_id, report_date, context)
+            return build_table(table_id, report_date, context)
 
         if mapped:
             built = build.override(map_index_template=DATE_MAP_INDEX).partial(table_id=model.table_id).expand(
@@ -232,7 +239,7 @@ def summary_task(dag: Any, date_task_ids: list[str]) -> Any:
 
     @task(task_id="summarize", doc_md="Writes the run summary shown in the run's *Run summary* tab.")
     def summarize(**context: Any) -> str:
-        from adctr.orchestration.tasks.legacy import summarize as run
+        from adctr.orchestration.tasks.common import summarize as run
 
         return run(date_task_ids, context)
 

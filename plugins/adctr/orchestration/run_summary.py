@@ -15,25 +15,22 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from adctr.warehouse import elt
+from adctr.core.names import safe_name
 from adctr.core.storage import ObjectNotFoundError, ObjectStore
+from adctr.warehouse import elt
 
 LAYERS = ("raw", "staging", "features", "training")
 PREFIX = "run_summaries"
 
 
-def _safe(run_id: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in run_id)
-
-
 def summary_key(dag_id: str, run_id: str) -> str:
-    return f"{PREFIX}/{dag_id}/{_safe(run_id)}.json"
+    return f"{PREFIX}/{dag_id}/{safe_name(run_id, keep='-.+')}.json"
 
 
 def dag_tables(dag_id: str) -> list[str]:
     """The warehouse tables a DAG writes (raw for the daily DAG, then its SQL models)."""
     base = dag_id.split("__")[0]
-    tables = [m.table_id for m in elt.models_for_dag(base)]
+    tables = [m.table_id for m in elt.sql_models_for_dag(base)]
     if base == "ad_performance_daily":
         tables = ["raw.ad_performance", "raw.ad_performance_quarantine", *tables]
     return tables
@@ -50,9 +47,8 @@ def collect(
     artifact_store: ObjectStore,
 ) -> dict[str, Any]:
     """Everything the summary says, as plain JSON-able data."""
-    from adctr.release import slots
-    from adctr.local import demo_report as summary
     from adctr.core.table_schemas import get_schema
+    from adctr.release import artifacts, slots
 
     rows: dict[str, dict[str, int]] = {}
     for table_id in dag_tables(dag_id) if warehouse is not None else []:
@@ -63,7 +59,7 @@ def collect(
         rows[table_id] = {d: int(counts.get(_as_date(d), 0)) for d in report_dates}
     failed = sorted(t for t, s in task_states.items() if s == "failed")
     not_run = sorted(t for t, s in task_states.items() if s == "upstream_failed")
-    models = summary.published_versions(artifact_store, run_id)
+    models = artifacts.published_versions(artifact_store, run_id)
     builds_models = any(t.startswith("publish") for t in task_states)
     why_none = None
     if builds_models and not models:

@@ -12,7 +12,6 @@ needs read access to the DAG's runs, like the run itself.
 from __future__ import annotations
 
 import mimetypes
-
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -54,8 +53,8 @@ def run_summary_page(dag_id: str, run_id: str) -> HTMLResponse:
 
 @app.get("/data-docs/{key:path}", dependencies=[Depends(_user)])
 def data_docs(key: str) -> Response:
-    from adctr.quality.results import dq_store
     from adctr.core.storage import ObjectNotFoundError
+    from adctr.quality.results import dq_store
 
     if not key.startswith("docs/") or ".." in key.split("/"):
         raise HTTPException(404, "not a Data Docs page")

@@ -6,11 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from adctr.core.errors import PermanentError
 
 BLOCKING = "critical"
 
 
-class QualityGateError(RuntimeError):
+class QualityGateError(PermanentError, RuntimeError):
     """A blocking expectation failed, or the validation itself could not run."""
 
 

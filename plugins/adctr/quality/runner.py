@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from adctr.core import settings
-from adctr.quality.results import ExpectationOutcome, ValidationSummary, save
+from adctr.core.names import safe_name
 from adctr.core.table_schemas import get_schema
+from adctr.quality.results import ExpectationOutcome, ValidationSummary, save
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def validate_partition(
     suite_name = raw_suite.get("name", table_id)
     params = suite_parameters(warehouse, schema, raw_suite, partition, now or datetime.now(timezone.utc))
     suite_dict = _apply_media_exemptions(raw_suite)
-    safe_run = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+    safe_run = safe_name(run_id)
 
     ctx = gx.get_context(mode="ephemeral")
     _quiet_progress_bars(ctx)

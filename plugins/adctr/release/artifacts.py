@@ -18,9 +18,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from adctr.core.storage import ObjectExistsError, ObjectNotFoundError, ObjectStore
+from adctr.model.contract import FEATURE_SPEC_FILE, MODEL_FILE
 
-MODEL_FILE = "model.txt"
-FEATURE_SPEC_FILE = "feature_spec.json"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 SUCCESS_MARKER = "_SUCCESS"
@@ -214,3 +213,30 @@ def publish(
     )
     store.write_bytes(f"{prefix}/{SUCCESS_MARKER}", b"", if_absent=True)
     return PublishedVersion(model, variant, version, store.uri(prefix), manifest)
+
+
+def published_versions(store: ObjectStore, run_id: str | None = None) -> list[dict[str, Any]]:
+    """Complete versions of every model/variant (only those of `run_id` if given)."""
+    rows = []
+    for key in store.list("models/"):
+        parts = key.split("/")
+        if len(parts) != 5 or parts[4] != SUCCESS_MARKER:
+            continue
+        model, variant, version = parts[1], parts[2], int(parts[3])
+        manifest = read_json(store, model, variant, version, MANIFEST_FILE)
+        if run_id and manifest.get("run_id") != run_id:
+            continue
+        metrics = read_json(store, model, variant, version, METRICS_FILE)
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "version": version,
+                "uri": store.uri(f"models/{model}/{variant}/{version}"),
+                "blessed": manifest.get("blessed"),
+                "decision": manifest.get("decision"),
+                "holdout": metrics["holdout"]["overall"],
+                "base_rate_log_loss": metrics["baseline"]["base_rate_log_loss"],
+            }
+        )
+    return sorted(rows, key=lambda r: (r["model"], r["variant"], r["version"]))

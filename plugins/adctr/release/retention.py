@@ -12,9 +12,9 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from adctr.core.storage import ObjectStore
 from adctr.release import artifacts
 from adctr.release.slots import SlotSpec, SlotSyncError, current, read_pins, variants_of
-from adctr.core.storage import ObjectStore
 
 
 def plan(

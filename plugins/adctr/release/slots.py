@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from adctr.release import artifacts
-
 from adctr.core import settings
 from adctr.core.storage import ObjectStore
+from adctr.release import artifacts
 
 SLOT_NAME = re.compile(r"^[a-z][a-z0-9_]*[0-9]$")
 PINS = "serving/_pins"
@@ -125,6 +124,29 @@ def set_pin(store: ObjectStore, pin: dict[str, Any]) -> dict[str, Any]:
 
 def clear_pin(store: ObjectStore, slot: str) -> None:
     store.delete(f"{PINS}/{slot}.json")
+
+
+def pins_after_action(
+    specs: list[SlotSpec], pins: dict[str, dict[str, Any]], params: dict[str, Any], actor: dict[str, Any]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The pins an operator's `action` (sync, pin, unpin; Params `slot`, `version`, `reason`)
+    leaves, and the new pin to store (for `pin`), after checking the action is complete."""
+    action = params.get("action") or "sync"
+    if action == "sync":
+        return pins, None
+    if action not in ("pin", "unpin"):
+        raise SlotSyncError(f"unknown action {action!r}: use sync, pin or unpin")
+    slot, reason = params.get("slot"), str(params.get("reason") or "").strip()
+    if slot not in {s.slot for s in specs}:
+        raise SlotSyncError(f"action={action} needs `slot` set to one of {sorted(s.slot for s in specs)}, not {slot!r}")
+    if not reason:
+        raise SlotSyncError(f"action={action} of slot {slot} needs a written `reason`")
+    if action == "unpin":
+        return {k: v for k, v in pins.items() if k != slot}, None
+    if params.get("version") is None:
+        raise SlotSyncError(f"action=pin of slot {slot} needs the `version` to serve")
+    pin = new_pin(slot, int(params["version"]), reason, actor)
+    return {**pins, slot: pin}, pin
 
 
 # --- state, plan, apply -------------------------------------------------------------------------

@@ -3,12 +3,12 @@
 Three request shapes: rows (`instances`: a list of objects) and columns (`inputs`: an
 object of equal-length lists), as in TF Serving's REST API, and an Arrow IPC stream (one
 column per feature) for large batches, where JSON parsing would cost more than the model. Values are the raw source columns that
-training reads (`training.features.source_columns`). Names the model does not use are
+training reads (`adctr.model.contract.source_columns`). Names the model does not use are
 ignored; optional features that are absent or null take the spec's default (LightGBM's
 "missing" when none); a missing required feature or a value of the wrong type is refused,
 listing every problem at once.
 
-`to_matrix` gives exactly what `training.features.transform` gives for the same values
+`to_matrix` gives exactly what `adctr.model.contract.transform` gives for the same values
 (vocabulary index for categoricals, NaN for unseen or missing, weekday derived from
 `report_date`); it is written column-wise over plain lists because serving sees small
 JSON batches, not DataFrames. tests/integration/test_serving_e2e.py holds the two to 1e-9.
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from training.features import FeatureSpec
+from adctr.model.contract import FeatureSpec
 
 NUMBER_TYPES = frozenset({int, float, type(None)})
 CATEGORY_TYPES = frozenset({str, int, type(None)})

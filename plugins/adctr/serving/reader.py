@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from adctr.core.storage import ObjectNotFoundError, ObjectStore
+from adctr.model import contract
+from adctr.model.contract import FittedModel, load_model
 from adctr.release import artifacts
 from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
-from adctr.core.storage import ObjectNotFoundError, ObjectStore
-from training.trainer import FittedModel, load_model
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class VersionReader:
     def _load(self, version: int, sha: str) -> LoadedVersion:
         manifest, files = artifacts.verify_files(self.store, self.prefix, version)
         fitted = load_model(
-            files[artifacts.MODEL_FILE].decode("utf-8"), files[artifacts.FEATURE_SPEC_FILE].decode("utf-8")
+            files[contract.MODEL_FILE].decode("utf-8"), files[contract.FEATURE_SPEC_FILE].decode("utf-8")
         )
         builder = MatrixBuilder(fitted.spec)
         return LoadedVersion(version, manifest, sha, fitted, builder, ArrowMatrixBuilder(builder, fitted.spec))

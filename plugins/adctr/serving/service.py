@@ -32,9 +32,9 @@ from prometheus_client import (
     generate_latest,
 )
 
+from adctr.core.storage import ObjectStore
 from adctr.serving.instances import InstanceError
 from adctr.serving.reader import NoVersionError, Poller, VersionPolicy, VersionReader
-from adctr.core.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from adctr.core import settings
-from adctr.simulator.server import SimulatorServer, state_from_config
+from adctr.simulator.routes import SimulatorServer
+from adctr.simulator.state import state_from_config
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,10 @@ it fires: on the listed request numbers of that (stream, medium) counter (`on_re
 Example (config/simulator.yaml `faults:` or `PUT /admin/faults`):
     - {kind: http_429, stream: download, on_requests: [1, 2], retry_after: 0.2}
     - {kind: bad_rows, stream: job, medium: yahoo_ads, bad_rows: [negative_count, null_id]}
+
+This module owns the rules (`FaultRule`, `FaultPlan`) and the data faults of the job stream
+(`inject_bad_rows`, `apply_schema_drift`), which spoil a report table when a job is created.
+Transport faults act on the HTTP exchange and live with it in routes.py.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from adctr.simulator.world import stream_seed
 
@@ -116,3 +122,35 @@ class FaultPlan:
                     hits.append(rule)
                     self.fired[rule.kind] += 1
             return hits
+
+
+def inject_bad_rows(table: pa.Table, kinds: tuple[str, ...], start: date) -> pa.Table:
+    """Spoil one row per kind (rows 0, 1, ... in order), as a faulty source would."""
+    if not kinds or table.num_rows == 0:
+        return table
+    rows = table.slice(0, len(kinds)).to_pylist()
+    extra = []
+    for row, kind in zip(rows, kinds):
+        if kind == "negative_count":
+            row["IMPS"] = -5
+        elif kind == "clicks_gt_impressions":
+            row["CLICKS"] = int(row["IMPS"]) + 3
+        elif kind == "null_id":
+            row["AD_ID"] = None
+        elif kind == "unknown_currency":
+            row["CURRENCY"] = "XYZ"
+        elif kind == "date_outside_range":
+            row["DAY"] = (start - timedelta(days=1)).isoformat()
+        elif kind == "duplicate_row":
+            extra.append(dict(row))
+    spoiled = pa.Table.from_pylist(rows + extra, schema=table.schema)
+    return pa.concat_tables([spoiled, table.slice(len(rows))])
+
+
+def apply_schema_drift(table: pa.Table, rule: FaultRule) -> pa.Table:
+    """Rename columns and append constant extra columns, as the rule says."""
+    if rule.rename:
+        table = table.rename_columns([rule.rename.get(c, c) for c in table.column_names])
+    for name, value in rule.extra_columns.items():
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table

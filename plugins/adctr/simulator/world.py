@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -270,3 +271,13 @@ def cost_text(cost_sen: np.ndarray) -> pa.Array:
     whole = pc.cast(pc.divide(sen, 100), pa.string())
     frac = pc.utf8_lpad(pc.cast(pc.subtract(sen, pc.multiply(pc.divide(sen, 100), 100)), pa.string()), 2, "0")
     return pc.binary_join_element_wise(whole, frac, ".")
+
+
+def world_from_config(config: dict[str, Any]) -> World:
+    """The world of a simulator config (`config/simulator.yaml`: seed, media, world, report)."""
+    world_cfg = dict(config.get("world") or {})
+    report = config.get("report") or {}
+    for key in ("attribution_window_days", "conversion_delay_weights"):
+        if key in report:
+            world_cfg[key] = tuple(report[key]) if isinstance(report[key], list) else report[key]
+    return World(seed=int(config.get("seed", 7)), media=tuple(config["media"]), **world_cfg)

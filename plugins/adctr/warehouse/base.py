@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from adctr.core.errors import PermanentError
+from adctr.core.names import safe_name
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -26,7 +29,7 @@ class WarehouseError(RuntimeError):
     """A warehouse operation failed; the partition it targeted is unchanged."""
 
 
-class WarehouseConfigError(WarehouseError):
+class WarehouseConfigError(PermanentError, WarehouseError):
     """The configured warehouse cannot be reached (missing connection, bad settings)."""
 
 
@@ -39,9 +42,8 @@ class JobLabels:
     run_date: str = ""
 
     def as_dict(self) -> dict[str, str]:
-        def clean(value: str) -> str:
-            out = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in value.lower())
-            return out[:63]
+        def clean(value: str) -> str:  # BigQuery label values: 63 characters, lowercase
+            return safe_name(value.lower(), keep="-", max_length=63)
 
         return {
             "dag_id": clean(self.dag_id),

@@ -9,16 +9,15 @@ rows were checked to belong to the partition and to match the table's columns.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import filelock
 import sqlglot
 
 from adctr.warehouse.base import JobLabels, QueryParams, Warehouse, WarehouseError
@@ -55,25 +54,27 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the file's exclusive lock (for any client of the file, e.g. GX's engine)."""
+        """Hold the file's exclusive lock (for any client of the file, e.g. GX's engine).
+
+        Not re-entrant: each call takes a new flock on its own descriptor (a fresh FileLock, not a
+        singleton), so a nested call, even from the same thread, waits like any other writer and
+        fails after `lock_timeout_seconds`.
+        """
         lock_path = self.path.with_suffix(self.path.suffix + ".lock")
-        with open(lock_path, "a+") as lock_file:
-            deadline = time.monotonic() + self.lock_timeout_seconds
-            while True:
-                try:
-                    fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WarehouseError(
-                            f"DuckDB warehouse {self.path} stayed locked by another writer for "
-                            f"{self.lock_timeout_seconds:.0f}s"
-                        ) from None
-                    time.sleep(0.2)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        # A negative timeout means one try (FileLock would read it as "wait forever").
+        timeout = max(self.lock_timeout_seconds, 0.0)
+        file_lock = filelock.FileLock(lock_path, timeout=timeout, poll_interval=0.2)
+        try:
+            file_lock.acquire()
+        except filelock.Timeout:
+            raise WarehouseError(
+                f"DuckDB warehouse {self.path} stayed locked by another writer for "
+                f"{self.lock_timeout_seconds:.0f}s"
+            ) from None
+        try:
+            yield
+        finally:
+            file_lock.release()
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -15,11 +15,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from adctr.core import table_schemas as schemas
 from adctr.core import settings
+from adctr.core import table_schemas as schemas
+from adctr.core.errors import PermanentError
 
 
-class ModelError(RuntimeError):
+class SqlModelError(PermanentError, RuntimeError):
     """A SQL model is missing, malformed or failed to render."""
 
 
@@ -51,19 +52,19 @@ def _discover(sql_root: str) -> dict[str, SqlModel]:
     for path in sorted(Path(sql_root).glob("*/*.sql")):
         table_id = f"{path.parent.name}.{path.stem}"
         if table_id not in known:
-            raise ModelError(f"{path} has no schema file {path.with_suffix('.yml')}")
+            raise SqlModelError(f"{path} has no schema file {path.with_suffix('.yml')}")
         deps = tuple(d for d in _referenced_tables(path.read_text("utf-8"), known) if d != table_id)
         models[table_id] = SqlModel(table_id, path, deps, schemas.get_schema(table_id).dag)
     return models
 
 
-def all_models() -> dict[str, SqlModel]:
+def all_sql_models() -> dict[str, SqlModel]:
     return _discover(str(settings.sql_dir()))
 
 
-def models_for_dag(dag_id: str) -> list[SqlModel]:
+def sql_models_for_dag(dag_id: str) -> list[SqlModel]:
     """The models a DAG builds, in dependency order."""
-    models = all_models()
+    models = all_sql_models()
     selected = {k: m for k, m in models.items() if m.dag == dag_id}
     ordered: list[SqlModel] = []
     state: dict[str, str] = {}
@@ -72,7 +73,7 @@ def models_for_dag(dag_id: str) -> list[SqlModel]:
         if state.get(key) == "done":
             return
         if state.get(key) == "visiting":
-            raise ModelError(f"dependency cycle: {' -> '.join(path + (key,))}")
+            raise SqlModelError(f"dependency cycle: {' -> '.join(path + (key,))}")
         state[key] = "visiting"
         for dep in selected[key].depends_on:
             if dep in selected:
@@ -87,7 +88,7 @@ def models_for_dag(dag_id: str) -> list[SqlModel]:
 
 def upstream_tables(table_ids: list[str]) -> set[str]:
     """Every project table the given models read, directly or through other models."""
-    models = all_models()
+    models = all_sql_models()
     seen: set[str] = set()
     todo = [d for t in table_ids for d in models[t].depends_on]
     while todo:
@@ -117,7 +118,7 @@ def upstream_gaps(model: SqlModel, day: date, warehouse: Any) -> list[str]:
     """Earlier partitions `model` reads for `day`, built by its own DAG, that are missing
     although their source partition is loaded: building now would read an incomplete window."""
     back = days_read_back(model)
-    models = all_models()
+    models = all_sql_models()
     counts: dict[str, dict[date, int]] = {}  # one count query per table, however often it is read
 
     def partitions(table_id: str) -> dict[date, int]:
@@ -140,6 +141,43 @@ def upstream_gaps(model: SqlModel, day: date, warehouse: Any) -> list[str]:
     return sorted(gaps)
 
 
+def require_upstream(model: SqlModel, day: date, warehouse: Any) -> None:
+    """Raise UpstreamNotReady (retryable) when `upstream_gaps` finds partitions not built yet.
+
+    Parallel runs (backfills) must not build a trailing window over a partition another run
+    has not built yet: the task waits (retries with backoff) instead of reading a partial window.
+    """
+    gaps = upstream_gaps(model, day, warehouse)
+    if gaps:
+        raise UpstreamNotReady(
+            f"{model.table_id} for {day} reads earlier partitions that are not built yet: {'; '.join(gaps[:8])}"
+            f"{' ...' if len(gaps) > 8 else ''}. Another run is probably still building them and this "
+            "task retries; if it keeps failing, re-run those report dates first."
+        )
+
+
+def param_overrides(table_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """DAG Params that override a SQL model's own params (same name, non-null value)."""
+    declared = schemas.get_schema(table_id).params
+    return {k: params[k] for k in declared if params.get(k) is not None}
+
+
+def days_spanned(dag_id: str, params: dict[str, Any]) -> int:
+    """The longest window plus attribution delay any of `dag_id`'s models reads, with the
+    run's Param overrides applied: how far back its inputs must be sound."""
+    return max(
+        int(p.get("window_days", 0)) + int(p.get("attribution_window_days", 0))
+        for p in ({**m.schema.params, **param_overrides(m.table_id, params)} for m in sql_models_for_dag(dag_id))
+    )
+
+
+def newest_input_date(dag_id: str, warehouse: Any) -> date | None:
+    """The newest report date loaded into every input table of `dag_id`'s SQL models."""
+    inputs = inputs_of([m.table_id for m in sql_models_for_dag(dag_id)])
+    newest = [max(warehouse.partition_counts(schemas.get_schema(t)), default=None) for t in inputs]
+    return None if not newest or None in newest else min(newest)
+
+
 def inputs_of(table_ids: list[str]) -> list[str]:
     """Tables the given models read, directly or through each other, that they do not build."""
     return sorted(upstream_tables(table_ids) - set(table_ids))
@@ -160,9 +198,9 @@ def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = N
     try:
         return env.from_string(source).render(**context)
     except jinja2.TemplateSyntaxError as exc:
-        raise ModelError(f"{display_path(model.sql_path)}:{exc.lineno}: template error: {exc.message}") from exc
+        raise SqlModelError(f"{display_path(model.sql_path)}:{exc.lineno}: template error: {exc.message}") from exc
     except jinja2.UndefinedError as exc:
-        raise ModelError(
+        raise SqlModelError(
             f"{display_path(model.sql_path)}:{_line_of(source, _undefined_name(exc))}: template error: "
             f"{exc.message}"
         ) from exc
@@ -209,7 +247,7 @@ def check(model: SqlModel, rendered: str) -> None:
         err = exc.errors[0] if exc.errors else {}
         line = int(err.get("line") or 1)
         text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-        raise ModelError(
+        raise SqlModelError(
             f"{where}:{line}: syntax error: {err.get('description', exc)} (near `{text}`)"
         ) from exc
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -219,14 +257,14 @@ def check(model: SqlModel, rendered: str) -> None:
             continue
         ref = f"{table.db}.{table.name}" if table.db else table.name
         if ref not in known:
-            raise ModelError(
+            raise SqlModelError(
                 f"{where}:{_line_of(rendered, table.name)}: reads table `{ref}`, which no schema "
                 f"file defines (sql/<dataset>/<table>.yml)"
             )
     try:
         sqlglot.transpile(rendered, read="bigquery", write="duckdb", unsupported_level=ErrorLevel.RAISE)
     except sqlglot.errors.UnsupportedError as exc:
-        raise ModelError(
+        raise SqlModelError(
             f"{where}: uses a construct the embedded DuckDB warehouse cannot run faithfully: {exc}"
         ) from exc
 
@@ -241,9 +279,9 @@ def build(
     """Materialise one model's partition for a date; returns rows written."""
     from adctr.warehouse.base import JobLabels
 
-    models = all_models()
+    models = all_sql_models()
     if table_id not in models:
-        raise ModelError(f"no SQL model {table_id!r} (expected sql/{table_id.replace('.', '/')}.sql)")
+        raise SqlModelError(f"no SQL model {table_id!r} (expected sql/{table_id.replace('.', '/')}.sql)")
     model = models[table_id]
     sql = render(model, report_date, params)
     check(model, sql)

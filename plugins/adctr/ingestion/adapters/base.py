@@ -14,6 +14,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from adctr.core.errors import PermanentError
+
 # Canonical report fields -> raw.ad_performance columns.
 REPORT_FIELDS = {
     "DAY": "report_date",
@@ -39,7 +41,7 @@ REPORT_FIELDS = {
 TOTAL_COLUMNS = ("impressions", "clicks", "conversions", "cost_micros")
 
 
-class SourceError(RuntimeError):
+class SourceError(PermanentError, RuntimeError):
     """The source API refused or failed a request in a way retrying will not fix."""
 
 

@@ -2,7 +2,7 @@
 
 Written to the shape of the Yahoo! Ads report API; the project's simulator speaks it.
 - Transient faults (429 with Retry-After, 5xx, dropped connections, timeouts) are retried
-  with exponential backoff and full jitter, never sooner than Retry-After.
+  (tenacity) with exponential backoff and full jitter, never sooner than Retry-After.
 - Pages are fetched and checked one by one (page number echoed, row count as announced, CSV
   well formed); a bad page is re-requested alone, the pages already held are kept (resume).
 - A job the source reports FAILED is recreated, up to `max_job_attempts` times.
@@ -14,16 +14,16 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import random
 import time
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
+import tenacity
 import urllib3
 
 from adctr.ingestion.adapters.base import Report, SourceError, SourceUnavailableError
@@ -58,10 +58,29 @@ class ClientPolicy:
             raise SourceError(f"config/media.yaml client: unknown settings {unknown} (known: {sorted(known)})")
         return cls(**{k: int(v) if k in ints else float(v) for k, v in cfg.items()})
 
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter, but never sooner than the server asked."""
-        cap = min(self.backoff_max_seconds, self.backoff_base_seconds * 2 ** (attempt - 1))
-        return max(random.uniform(0.0, cap), retry_after or 0.0)
+    def retry_wait(self) -> tenacity.wait.wait_base:
+        """Exponential backoff with full jitter, but never sooner than the server asked.
+
+        Before retry n the wait is uniform in [0, min(backoff_max, backoff_base * 2**(n-1))],
+        raised to the failure's Retry-After when it carried one.
+        """
+        return _AtLeastRetryAfter(
+            tenacity.wait_random_exponential(
+                multiplier=self.backoff_base_seconds, max=self.backoff_max_seconds
+            )
+        )
+
+
+class _AtLeastRetryAfter(tenacity.wait.wait_base):
+    """tenacity wait: max(the backoff's wait, the Retry-After of the failure just seen)."""
+
+    def __init__(self, backoff: tenacity.wait.wait_base) -> None:
+        self.backoff = backoff
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None and outcome.failed else None
+        return max(self.backoff(retry_state), getattr(failure, "retry_after", None) or 0.0)
 
 
 class _BadPage(Exception):
@@ -94,25 +113,38 @@ class ReportJobAdapter:
 
     def _call(self, what: str, attempt_fn: Any) -> Any:
         """Run `attempt_fn` with the retry policy; it raises on transient trouble."""
-        p = self.policy
-        for attempt in range(1, p.max_attempts + 1):
-            retry_after = None
+
+        def attempt() -> Any:
+            # Every transient fault becomes a _Retryable (the one type retried), with its reason.
             try:
                 return attempt_fn()
             except TRANSPORT_ERRORS as exc:
-                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
-            except _Retryable as exc:
-                reason, retry_after = exc.reason, exc.retry_after
+                raise _Retryable(f"{type(exc).__name__}: {str(exc)[:200]}", None) from exc
             except _BadPage as exc:
-                reason = str(exc)
-            if attempt == p.max_attempts:
-                raise SourceUnavailableError(
-                    f"{self.medium}: {what} still failing after {attempt} attempts ({reason})"
-                )
-            delay = p.backoff(attempt, retry_after)
-            log.warning("%s: %s: %s; retry %d in %.2fs", self.medium, what, reason, attempt, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+                raise _Retryable(str(exc), None) from exc
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            log.warning(
+                "%s: %s: %s; retry %d in %.2fs", self.medium, what, _failure(state).reason,
+                state.attempt_number, state.next_action.sleep,
+            )  # fmt: skip
+
+        def give_up(state: tenacity.RetryCallState) -> NoReturn:
+            # Not reraise=True: the caller gets one SourceUnavailableError, not the last fault.
+            raise SourceUnavailableError(
+                f"{self.medium}: {what} still failing after {state.attempt_number} attempts "
+                f"({_failure(state).reason})"
+            )
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.policy.max_attempts),
+            wait=self.policy.retry_wait(),
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            before_sleep=log_retry,
+            retry_error_callback=give_up,
+            sleep=lambda seconds: time.sleep(seconds),  # looked up per call: patchable in tests
+        )
+        return retrying(attempt)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         resp = self._session.request(
@@ -194,6 +226,11 @@ class _Retryable(Exception):
     def __init__(self, reason: str, retry_after: float | None) -> None:
         super().__init__(reason)
         self.reason, self.retry_after = reason, retry_after
+
+
+def _failure(state: tenacity.RetryCallState) -> _Retryable:
+    """The _Retryable the attempt just made raised (tenacity retries nothing else)."""
+    return state.outcome.exception()  # type: ignore[union-attr, return-value]
 
 
 def parse_csv(body: bytes) -> pa.Table:

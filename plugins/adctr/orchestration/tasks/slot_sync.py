@@ -1,0 +1,54 @@
+"""Task bodies of `serving_slot_sync`: apply config/slots.yaml (and an operator's pin or
+unpin) to the serving slots, and retire versions nothing uses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from adctr.orchestration.tasks.common import actor, permanent_errors
+
+log = logging.getLogger(__name__)
+
+
+def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
+    """Apply config/slots.yaml (and an optional pin/unpin from the Params) to serving/."""
+    from adctr.core.storage import get_store
+    from adctr.release import slots
+
+    params = dict(context.get("params") or {})
+    who = actor(context, params.get("action") or "sync")
+    store = get_store("artifact")
+    with permanent_errors():
+        specs = slots.load_slots()
+        pins, pin = slots.pins_after_action(specs, slots.read_pins(store), params, who)
+        changes = slots.plan(store, specs, pins)  # validates everything before any write
+    if pin is not None:
+        slots.set_pin(store, pin)  # the very pin the plan was checked with
+    elif who["action"] == "unpin":
+        slots.clear_pin(store, params["slot"])
+    records = slots.apply(store, changes, who)
+    for r in records:
+        log.info("slot %s: %s -> %s (%s)", r["slot"], r["from"], r["to"], r["why"])
+    served = {s.slot: slots.current(store, s.slot) for s in specs}
+    log.info("slots now serve: %s", served)
+    return {"changed": [r["slot"] for r in records], "serving": served}
+
+
+def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Delete versions past `retention.keep_versions` that nothing uses (or only list them)."""
+    from adctr.core import settings
+    from adctr.core.storage import get_store
+    from adctr.release import retention, slots
+
+    dry_run = bool((context.get("params") or {}).get("retention_dry_run"))
+    store = get_store("artifact")
+    with permanent_errors():
+        keep = int((settings.load_config("slots").get("retention") or {}).get("keep_versions", 5))
+        doomed = retention.plan(store, slots.load_slots(), keep)
+    for item in doomed:
+        log.info("%s %s/%s v%d: %s", "would delete" if dry_run else "deleting",
+                 item["model"], item["variant"], item["version"], item["why"])  # fmt: skip
+    if not dry_run:
+        retention.prune(store, doomed)
+    return doomed

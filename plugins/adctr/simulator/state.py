@@ -1,0 +1,176 @@
+"""The simulator's state: world, clock, fault plan and report jobs, apart from any transport.
+
+`SimulatorState` answers the API's operations as Python calls (create a job, poll it, download
+a page, ground truth) and raises `ApiError` with the HTTP status a refusal maps to;
+`state_from_config` builds one from `config/simulator.yaml`. Code that only needs the data
+(fixtures, benchmarks, checks) uses this module without starting a server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import date, datetime
+from http import HTTPStatus
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adctr.simulator.faults import FaultPlan, FaultRule, apply_schema_drift, inject_bad_rows
+from adctr.simulator.reports import ReportJob, report_table
+from adctr.simulator.world import World, world_from_config
+
+
+class ApiError(Exception):
+    """A refused API call: the HTTP status, the message and any extra response headers."""
+
+    def __init__(
+        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
+class SimulatorState:
+    """The world, the simulator's notion of today, fault rules, and the jobs created so far."""
+
+    def __init__(
+        self,
+        world: World,
+        token: str,
+        page_size: int = 500,
+        polls_until_complete: int = 1,
+        today: date | None = None,
+        timezone: str = "Asia/Tokyo",
+        faults: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.world = world
+        self.token = token
+        self.page_size = page_size
+        self.polls_until_complete = polls_until_complete
+        self._today = today
+        self.timezone = ZoneInfo(timezone)
+        self.faults = FaultPlan(faults, seed=world.seed)
+        self.jobs: dict[str, ReportJob] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def today(self) -> date:
+        return self._today or datetime.now(self.timezone).date()
+
+    def set_today(self, today: date | None) -> None:
+        self._today = today
+
+    def _check_request(self, medium: str, start: date, end: date) -> None:
+        if not self.world.knows_medium(medium):
+            raise ApiError(
+                HTTPStatus.NOT_FOUND,
+                f"unknown medium {medium!r}; this API serves {sorted(self.world.media)}",
+            )
+        if end < start:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"end_date {end} is before start_date {start}")
+        if end >= self.today():
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"report date {end} is not complete yet (today is {self.today()} in "
+                f"{self.timezone.key})",
+            )
+
+    def create_job(self, body: dict[str, Any], rules: list[FaultRule] | None = None) -> ReportJob:
+        try:
+            medium = str(body["medium"])
+            start = date.fromisoformat(body["start_date"])
+            end = date.fromisoformat(body["end_date"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"invalid report request: {exc}") from exc
+        self._check_request(medium, start, end)
+        today = self.today()
+        table = report_table(self.world, medium, start, end, today)
+        for rule in rules if rules is not None else self.faults.fire("job", medium):
+            if rule.kind == "bad_rows":
+                table = inject_bad_rows(table, rule.bad_rows, start)
+            elif rule.kind == "schema_drift":
+                table = apply_schema_drift(table, rule)
+        with self._lock:
+            job = ReportJob(
+                job_id=f"{medium}-{next(self._ids):06d}",
+                medium=medium,
+                start=start,
+                end=end,
+                table=table,
+                page_size=self.page_size,
+                polls_left=self.polls_until_complete,
+                as_of=today,
+                final=today >= self.world.final_day(end),
+            )
+            self.jobs[job.job_id] = job
+        return job
+
+    def job(self, job_id: str) -> ReportJob:
+        with self._lock:
+            if job_id not in self.jobs:
+                raise ApiError(HTTPStatus.NOT_FOUND, f"no report job {job_id!r}")
+            return self.jobs[job_id]
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        job = self.job(job_id)
+        with self._lock:
+            done = job.polls_left <= 0
+            job.polls_left -= 1
+        if job.error:
+            return {"job_id": job.job_id, "status": "FAILED", "error": job.error}
+        status: dict[str, Any] = {
+            "job_id": job.job_id,
+            "status": "COMPLETED" if done else "IN_PROGRESS",
+        }
+        if done:
+            status.update(
+                row_count=job.table.num_rows,
+                page_count=job.page_count,
+                page_size=job.page_size,
+                fields=job.table.column_names,
+                totals=job.totals(),
+                as_of=job.as_of.isoformat(),
+                final=job.final,
+            )
+        return status
+
+    def download(self, job_id: str, page: int) -> tuple[bytes, dict[str, str]]:
+        job = self.job(job_id)
+        if job.error:
+            raise ApiError(HTTPStatus.CONFLICT, f"report job {job_id} failed: {job.error}")
+        if job.polls_left >= 0:
+            raise ApiError(HTTPStatus.CONFLICT, f"report job {job_id} is not complete")
+        if not 1 <= page <= job.page_count:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"page {page} out of range 1..{job.page_count}")
+        body, rows = job.page_csv(page)
+        return body, {
+            "X-Report-Page": str(page),
+            "X-Report-Page-Count": str(job.page_count),
+            "X-Report-Page-Rows": str(rows),
+        }
+
+    def ground_truth(self, medium: str, day: date) -> dict[str, Any]:
+        self._check_request(medium, day, day)
+        truth = self.world.ground_truth(medium, day)
+        return {
+            "medium": medium,
+            "date": day.isoformat(),
+            "final_from": self.world.final_day(day).isoformat(),
+            "rows": truth.drop_columns(["report_date", "medium"]).to_pylist(),
+        }
+
+
+def state_from_config(
+    config: dict[str, Any], today: date | None = None, timezone: str = "Asia/Tokyo"
+) -> SimulatorState:
+    report = config.get("report") or {}
+    return SimulatorState(
+        world_from_config(config),
+        token=str(config["token"]),
+        page_size=int(report.get("page_size", 500)),
+        polls_until_complete=int(report.get("polls_until_complete", 1)),
+        today=today,
+        timezone=timezone,
+        faults=list(config.get("faults") or []),
+    )
