@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from adctr.warehouse import elt, sqlcheck
+from adctr.local import sql_check as sqlcheck
+from adctr.warehouse import elt
 
 
 def test_every_model_passes_on_fixture_data(capsys) -> None:  # noqa: ANN001
