@@ -117,3 +117,25 @@ def git_commit() -> str:
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# Which engine each pluggable part runs on: environment variable, config file, choices (the
+# first is the embedded default, chosen when nothing is configured).
+BACKENDS = {
+    "warehouse": ("ADCTR_WAREHOUSE", ("duckdb", "bigquery")),
+    "storage": ("ADCTR_STORAGE", ("local", "gcs")),
+}
+
+
+def selected_backend(kind: str) -> str:
+    """The backend of `kind` ('warehouse' or 'storage'): its ADCTR_* environment variable,
+    else `backend` in config/<kind>.yaml, else the embedded default."""
+    env, choices = BACKENDS[kind]
+    backend = os.environ.get(env) or load_config(kind).get("backend") or choices[0]
+    if backend not in choices:
+        raise ConfigError(
+            f"unknown {kind} backend {backend!r} ({env} or config/{kind}.yaml); "
+            f"use {' or '.join(repr(c) for c in choices)}"
+        )
+    return backend
+

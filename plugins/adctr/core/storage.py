@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,17 +116,18 @@ class LocalStore(ObjectStore):
 class GCSStore(ObjectStore):
     """A bucket prefix in GCS.
 
-    Inside Airflow the client comes from the Google provider's GCSHook (credentials from an
-    Airflow Connection); the serving library passes its own `google.cloud.storage.Client`.
+    The client (a `google.cloud.storage.Client`) is made on first use by `client_factory`:
+    inside Airflow `airflow_gcs_client` (credentials from an Airflow Connection), outside it
+    `gcs_client` (the serving library's own credentials). A ready `client` may be given instead.
     """
 
     def __init__(
-        self, bucket: str, prefix: str, gcp_conn_id: str = "google_cloud_default", client: Any = None
+        self, bucket: str, prefix: str, client: Any = None, client_factory: Callable[[], Any] | None = None
     ) -> None:
         self.bucket_name = bucket
         self.prefix = prefix.strip("/")
-        self.gcp_conn_id = gcp_conn_id
         self._client = client
+        self._client_factory = client_factory or gcs_client
 
     def __repr__(self) -> str:
         return f"GCSStore(gs://{self.bucket_name}/{self.prefix})"
@@ -135,9 +137,7 @@ class GCSStore(ObjectStore):
 
     def _bucket(self) -> Any:  # google.cloud.storage.Bucket
         if self._client is None:
-            from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-            self._client = GCSHook(gcp_conn_id=self.gcp_conn_id).get_conn()
+            self._client = self._client_factory()
         return self._client.bucket(self.bucket_name)
 
     def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None:
@@ -193,6 +193,15 @@ def gcs_client(project: str | None = None) -> Any:
     return storage.Client(project=project)
 
 
+def airflow_gcs_client(gcp_conn_id: str) -> Any:
+    """A google-cloud-storage client from the Google provider's GCSHook (credentials from an
+    Airflow Connection): the one place the core touches Airflow, only for `get_store` inside
+    Airflow tasks. The serving library opens stores with `open_store`, which never calls it."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    return GCSHook(gcp_conn_id=gcp_conn_id).get_conn()
+
+
 def open_store(uri: str) -> ObjectStore:
     """A store from a URI: `gs://bucket/prefix` or a local directory path (no Airflow needed)."""
     if uri.startswith("gs://"):
@@ -206,14 +215,13 @@ def get_store(purpose: str) -> ObjectStore:
     if purpose not in ("landing", "artifact", "dq"):
         raise ValueError(f"unknown store purpose {purpose!r}")
     cfg = settings.load_config("storage")
-    backend = os.environ.get("ADCTR_STORAGE") or cfg.get("backend") or "local"
+    backend = settings.selected_backend("storage")
     if backend == "local":
         local = cfg.get("local") or {}
         return LocalStore(settings.resolve_var_path(local.get(f"{purpose}_dir", purpose)))
-    if backend == "gcs":
-        gcs = cfg.get("gcs") or {}
-        bucket = os.environ.get("ADCTR_GCS_BUCKET") or gcs.get("bucket")
-        if not bucket:
-            raise settings.ConfigError("GCS storage selected but no bucket: set ADCTR_GCS_BUCKET")
-        return GCSStore(bucket, gcs.get(f"{purpose}_prefix", purpose), gcs.get("gcp_conn_id", "google_cloud_default"))
-    raise settings.ConfigError(f"unknown storage backend {backend!r}; use 'local' or 'gcs'")
+    gcs = cfg.get("gcs") or {}
+    bucket = os.environ.get("ADCTR_GCS_BUCKET") or gcs.get("bucket")
+    if not bucket:
+        raise settings.ConfigError("GCS storage selected but no bucket: set ADCTR_GCS_BUCKET")
+    conn_id = gcs.get("gcp_conn_id", "google_cloud_default")
+    return GCSStore(bucket, gcs.get(f"{purpose}_prefix", purpose), client_factory=lambda: airflow_gcs_client(conn_id))

@@ -25,11 +25,8 @@ WAREHOUSE_POOL = "warehouse"
 
 def warehouse_pool_slots() -> int:
     """`pool_slots` of the selected backend (ADCTR_WAREHOUSE, else config/warehouse.yaml)."""
-    import os
-
     cfg = settings.load_config("warehouse")
-    backend = os.environ.get("ADCTR_WAREHOUSE") or cfg.get("backend") or "duckdb"
-    return int((cfg.get(backend) or {}).get("pool_slots", 1))
+    return int((cfg.get(settings.selected_backend("warehouse")) or {}).get("pool_slots", 1))
 
 
 def pool_spec() -> dict[str, dict[str, Any]]:

@@ -7,4 +7,7 @@
 - `service`: the reference scoring service (FastAPI + Prometheus metrics).
 
 Start it with `python -m adctr.serving` (see `--help`).
+
+May import: `adctr.core`, `adctr.model`, `adctr.release`. Never `airflow`, not even
+indirectly (a contract checks it), nor training, the warehouse or ingestion.
 """

@@ -21,7 +21,7 @@ from adctr.core import settings
 
 def default_store_uri() -> str:
     cfg = settings.load_config("storage")
-    if (os.environ.get("ADCTR_STORAGE") or cfg.get("backend") or "local") == "gcs":
+    if settings.selected_backend("storage") == "gcs":
         gcs = cfg.get("gcs") or {}
         bucket = os.environ.get("ADCTR_GCS_BUCKET") or gcs.get("bucket")
         return f"gs://{bucket}/{gcs.get('artifact_prefix', 'artifact')}"

@@ -1,4 +1,10 @@
-"""Warehouse backends behind one interface: DuckDB (embedded default) and BigQuery."""
+"""The warehouse: backends behind one interface (`base.Warehouse`): DuckDB, the embedded
+default (`duckdb_backend`), and BigQuery (`bigquery_backend`), picked by `factory`; and the
+SQL model runner (`elt`): discovers `sql/**/*.sql`, orders them by the tables they read,
+renders, checks and builds one partition.
+
+May import: `adctr.core`. Never ingestion, quality, training, serving or release.
+"""
 
 from adctr.warehouse.base import Warehouse, WarehouseConfigError, WarehouseError
 from adctr.warehouse.factory import get_warehouse

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from adctr.core import settings
-from adctr.warehouse.base import Warehouse, WarehouseConfigError
+from adctr.warehouse.base import Warehouse
 
 
 def get_warehouse() -> Warehouse:
     cfg = settings.load_config("warehouse")
-    backend = os.environ.get("ADCTR_WAREHOUSE") or cfg.get("backend") or "duckdb"
+    backend = settings.selected_backend("warehouse")
     if backend == "duckdb":
         from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
@@ -28,7 +28,4 @@ def get_warehouse() -> Warehouse:
             project=os.environ.get("ADCTR_BQ_PROJECT") or bq.get("project"),
             location=os.environ.get("ADCTR_BQ_LOCATION") or bq.get("location", "US"),
         )
-    raise WarehouseConfigError(
-        f"unknown warehouse backend {backend!r} (ADCTR_WAREHOUSE or config/warehouse.yaml); "
-        f"use 'duckdb' or 'bigquery'"
-    )
+    raise AssertionError(backend)  # selected_backend only returns known backends
