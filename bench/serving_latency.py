@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +31,10 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 
 def synthetic_frame(rows: int, seed: int = 3):  # noqa: ANN201 - pandas.DataFrame
-    import pandas as pd
-    from adctr.model.contract import CATEGORICAL, NUMERIC
+    """Six levels per categorical over 28 days (the tests' generator, at bench size)."""
+    from tests.helpers import synthetic_examples
 
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.choice([f"{c}_{i}" for i in range(6)], rows) for c in CATEGORICAL})
-    for name in NUMERIC:
-        if name != "day_of_week":
-            frame[name] = rng.gamma(2.0, 10.0, rows)
-    frame.loc[rng.random(rows) < 0.1, "creative_ctr_7d"] = np.nan
-    frame["report_date"] = [date(2026, 11, 1) + timedelta(days=int(d)) for d in rng.integers(0, 28, rows)]
-    frame["impressions"] = rng.integers(50, 5000, rows)
-    logit = -3.5 + 0.5 * (frame["device"] == "device_0") + 0.01 * frame["headline_length"] - 0.2 * (frame["medium"] == "medium_1")
-    frame["clicks"] = rng.binomial(frame["impressions"], 1 / (1 + np.exp(-logit)))
-    return frame
+    return synthetic_examples(rows, seed, levels=6, days=28, max_impressions=5000)
 
 
 def _read(body: bytes):  # noqa: ANN202

@@ -78,20 +78,16 @@ DAG_ID = "ad_performance_daily"
             title="Media",
             description="Media to ingest (config/media.yaml); all configured media by default.",
         ),
-        "lookback_days": Param(
-            None,
-            type=["null", "integer"],
+        "lookback_days": dag_helpers.optional_int_param(
+            "Lookback days",
+            "Re-pull not-yet-final report dates this many days back (the report date "
+            "included), 1 to 30; empty = lookback_days of config/pipeline.yaml.",
             minimum=1,
             maximum=30,
-            title="Lookback days",
-            description="Re-pull not-yet-final report dates this many days back (the report date "
-            "included), 1 to 30; empty = lookback_days of config/pipeline.yaml.",
         ),
-        "skip_ingest": Param(
-            False,
-            type="boolean",
-            title="Skip ingest",
-            description="Rebuild and re-validate the report date from the raw data already loaded, "
+        "skip_ingest": dag_helpers.switch_param(
+            "Skip ingest",
+            "Rebuild and re-validate the report date from the raw data already loaded, "
             "without calling the media APIs (e.g. after changing a SQL model).",
         ),
     },

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import pendulum
 from adctr.orchestration import dag_helpers, lineage
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
 BASE_DAG_ID = "ctr_cvr_retrain"
 MODELS = ["ctr", "cvr"]
@@ -65,34 +65,26 @@ DEPLOYMENT = dag_helpers.deployment_root(__file__)
         "snapshot_date": dag_helpers.date_param(
             "Build training sets as of this report date instead of the run's interval.", title="Snapshot date"
         ),
-        "use_last_good_data": Param(
-            False,
-            type="boolean",
-            title="Use last good data",
-            description="If the snapshot date's inputs failed their quality gates, train on the "
+        "use_last_good_data": dag_helpers.switch_param(
+            "Use last good data",
+            "If the snapshot date's inputs failed their quality gates, train on the "
             "newest date whose inputs all passed instead of failing.",
         ),
-        "window_days": Param(
-            None,
-            type=["null", "integer"],
+        "window_days": dag_helpers.optional_int_param(
+            "Window days",
+            "Report dates per training set (default: the SQL model's, 28).",
             minimum=1,
             maximum=365,
-            title="Window days",
-            description="Report dates per training set (default: the SQL model's, 28).",
         ),
-        "attribution_window_days": Param(
-            None,
-            type=["null", "integer"],
+        "attribution_window_days": dag_helpers.optional_int_param(
+            "Attribution window days",
+            "Days until a report date's conversions are final (default: 7).",
             minimum=0,
             maximum=90,
-            title="Attribution window days",
-            description="Days until a report date's conversions are final (default: 7).",
         ),
-        "force_publish": Param(
-            False,
-            type="boolean",
-            title="Force publish",
-            description="Publish the candidates as blessed even if the champion gate refuses them "
+        "force_publish": dag_helpers.switch_param(
+            "Force publish",
+            "Publish the candidates as blessed even if the champion gate refuses them "
             "(needs force_reason; the gate's own decision is recorded too).",
             **dag_helpers.requires(true=["force_reason"]),
         ),

@@ -59,8 +59,9 @@ DAG_ID = "serving_slot_sync"
                          description="The version to pin."),
         "reason": dag_helpers.reason_param("Why (required for pin and unpin, 10 characters or more; audited).",
                                            title="Reason"),
-        "retention_dry_run": Param(False, type="boolean", title="Retention dry run", description="List the versions retention would "
-                                   "delete instead of deleting them."),  # fmt: skip
+        "retention_dry_run": dag_helpers.switch_param(
+            "Retention dry run", "List the versions retention would delete instead of deleting them."
+        ),
     },
 )
 def serving_slot_sync() -> None:

@@ -35,20 +35,24 @@ def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:
     return pa.Table.from_pylist(rows, schema=get_schema("raw.ad_performance").arrow_schema())
 
 
-def synthetic_examples(n: int = 400, seed: int = 7) -> pd.DataFrame:
-    """Aggregated CTR examples with every feature source column (for small real models)."""
+def synthetic_examples(
+    n: int = 400, seed: int = 7, levels: int = 3, days: int = 14, max_impressions: int = 500
+) -> pd.DataFrame:
+    """Aggregated CTR examples with every feature source column (for small real models; the
+    serving bench uses it with more levels, days and impressions)."""
     import numpy as np
     import pandas as pd
     from adctr.model.contract import CATEGORICAL, NUMERIC
 
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.choice([f"{c}_a", f"{c}_b", f"{c}_c"], n) for c in CATEGORICAL})
+    names = [chr(ord("a") + i) for i in range(levels)]
+    frame = pd.DataFrame({c: rng.choice([f"{c}_{s}" for s in names], n) for c in CATEGORICAL})
     for name in NUMERIC:
         if name != "day_of_week":
             frame[name] = rng.gamma(2.0, 10.0, n)
     frame.loc[rng.random(n) < 0.1, "creative_ctr_7d"] = np.nan
-    frame["report_date"] = [date(2026, 11, 1) + timedelta(days=int(d)) for d in rng.integers(0, 14, n)]
-    frame["impressions"] = rng.integers(50, 500, n)
+    frame["report_date"] = [date(2026, 11, 1) + timedelta(days=int(d)) for d in rng.integers(0, days, n)]
+    frame["impressions"] = rng.integers(50, max_impressions, n)
     logit = -3 + 0.8 * (frame["device"] == "device_a") + 0.02 * frame["headline_length"]
     frame["clicks"] = rng.binomial(frame["impressions"], 1 / (1 + np.exp(-logit)))
     return frame

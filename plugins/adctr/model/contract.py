@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import lightgbm as lgb
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from adctr.core.errors import PermanentError
+
+if TYPE_CHECKING:  # imported where used: DAG files parse release code that names the files
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
 
 MODEL_FILE = "model.txt"
 FEATURE_SPEC_FILE = "feature_spec.json"
@@ -95,6 +97,8 @@ class FeatureSpec:
 
 
 def _derive(frame: pd.DataFrame, name: str, source: str) -> pd.Series:
+    import pandas as pd
+
     if name == "day_of_week":
         return pd.to_datetime(frame[source]).dt.dayofweek.astype("float64")
     raise FeatureError(f"no derivation for {name}")
@@ -107,6 +111,9 @@ def source_columns() -> list[str]:
 
 def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
     """Frame -> float matrix in spec order (categoricals as vocabulary indices)."""
+    import numpy as np
+    import pandas as pd
+
     out = np.full((len(frame), len(spec.features)), np.nan, dtype=np.float64)
     for j, f in enumerate(spec.features):
         source = f.derived_from or f.name
@@ -159,4 +166,6 @@ class FittedModel:
 
 
 def load_model(model_text: str, spec_json: str) -> FittedModel:
+    import lightgbm as lgb
+
     return FittedModel(lgb.Booster(model_str=model_text), FeatureSpec.from_json(spec_json))

@@ -91,6 +91,21 @@ def date_param(description: str, title: str) -> Any:
     return Param(None, type=["null", "string"], format="date", title=title, description=description)
 
 
+def optional_int_param(title: str, description: str, minimum: int, maximum: int | None = None) -> Any:
+    """An integer Param left empty (null) by default: empty = the configured default."""
+    from airflow.sdk import Param
+
+    bounds = {"minimum": minimum, **({"maximum": maximum} if maximum is not None else {})}
+    return Param(None, type=["null", "integer"], title=title, description=description, **bounds)
+
+
+def switch_param(title: str, description: str, **schema: Any) -> Any:
+    """A boolean Param, off by default (extra JSON-schema keys such as `x-requires` pass through)."""
+    from airflow.sdk import Param
+
+    return Param(False, type="boolean", title=title, description=description, **schema)
+
+
 def reason_param(description: str, title: str) -> Any:
     """An optional free-text reason; when given, at least 10 characters (it is audited)."""
     from airflow.sdk import Param
