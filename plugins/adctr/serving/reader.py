@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightgbm  # noqa: F401 - loaded with the service, not during its first hot swap
 import numpy as np
 
 from adctr.core.storage import ObjectNotFoundError, ObjectStore
