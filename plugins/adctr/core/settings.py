@@ -13,11 +13,8 @@ from typing import Any
 
 import yaml
 
-from adctr.core.errors import ConfigError
+from adctr.core.errors import ConfigError  # also raised as settings.ConfigError by config readers
 from adctr.core.names import safe_name
-
-__all__ = ["ConfigError"]  # raised here, and by every module that reads configuration
-
 
 # A variant deployment (see adctr.release.variants): its own config/ and VARIANT/GIT_COMMIT files,
 # sharing code, SQL and state (var/, warehouse, stores) with the main deployment.
@@ -46,7 +43,7 @@ def sanitize_variant(name: str) -> str:
 
 
 def project_root() -> Path:
-    """Repository root: ADCTR_PROJECT_ROOT, else two levels above this package."""
+    """Repository root: ADCTR_PROJECT_ROOT, else the folder holding plugins/."""
     env = os.environ.get("ADCTR_PROJECT_ROOT")
     return Path(env).resolve() if env else Path(__file__).resolve().parents[3]
 

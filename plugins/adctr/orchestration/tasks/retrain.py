@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from adctr.core import settings
 from adctr.orchestration.tasks.common import permanent_errors, run_type
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ def check_training_inputs(
     the run fails, unless the `use_last_good_data` Param asks to fall back to the newest
     snapshot date whose inputs all passed (searching `last_good_data_search_days` back).
     """
-    from adctr.core import settings
     from adctr.core.table_schemas import get_schema
     from adctr.quality import model_inputs
     from adctr.warehouse import elt, get_warehouse
@@ -58,7 +58,6 @@ def train(
 ) -> dict[str, Any]:
     """Train and evaluate one model's candidate; its files go to the artifact store's
     `candidates/<run>/<model>/` (XCom carries the directory, not the files)."""
-    from adctr.core import settings
     from adctr.core.storage import get_store
     from adctr.release import artifacts
     from adctr.warehouse import get_warehouse
@@ -81,14 +80,11 @@ def publish(
 ) -> dict[str, Any]:
     """Publish a candidate as the next immutable version, with its lineage (commit, run, DQ
     results that fed it) and whether this run may move a serving slot."""
-    from adctr.core import settings
-
     with settings.deployment(deployment):
         return _publish(candidate, context, dag_id)
 
 
 def _publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str) -> dict[str, Any]:
-    from adctr.core import settings
     from adctr.core.storage import get_store
     from adctr.quality.model_inputs import dq_lineage
     from adctr.release import artifacts, promotion
