@@ -1,7 +1,18 @@
 # Single entry point. `make demo` runs the main job, `make test` the whole test suite;
 # both create .venv and install the pinned requirements first (only when they changed).
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11.3 or a newer 3.11.x: requirements.txt is resolved and tested on 3.11, and one of its
+# pins (gcloud-aio-auth 5.6.0) needs 3.11.3+ (Debian 12's python3.11 is 3.11.2). PYTHON= picks
+# the interpreter; otherwise the first suitable one of PYTHON_CANDIDATES is used.
+PYTHON_MIN := 3.11.3
+PYTHON_OK := import sys; sys.exit(0 if (3, 11, 3) <= tuple(sys.version_info[:3]) < (3, 12) else 1)
+PYTHON_VERSION := import sys; print("%d.%d.%d" % tuple(sys.version_info[:3]))
+PYTHON_CANDIDATES := python3.11 python3 $(sort $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python3.11)) /usr/local/bin/python3.11
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,$(PYTHON_CANDIDATES),$(shell p=$$(command -v $(p) 2>/dev/null) && "$$p" -c '$(PYTHON_OK)' 2>/dev/null && echo "$$p")))
+endif
+# What was found, for the error message (evaluated only when it is printed).
+PYTHON_FOUND = $(or $(strip $(foreach p,$(PYTHON_CANDIDATES),$(shell p=$$(command -v $(p) 2>/dev/null) && echo "$$p=$$("$$p" -c '$(PYTHON_VERSION)' 2>/dev/null || echo '?')"))),no python3 at all)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
@@ -11,10 +22,23 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving composer-deploy
+.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving composer-deploy
 
-$(PY):
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+## Stop at once, saying what is needed and what was found, unless PYTHON is a suitable 3.11.
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "make: needs Python $(PYTHON_MIN) or a newer 3.11.x (requirements.txt is pinned for 3.11)." >&2; \
+	  echo "  found: $(PYTHON_FOUND)" >&2; \
+	  echo "  install one (e.g. pyenv install 3.11) and point PYTHON= at it: make $(or $(MAKECMDGOALS),demo) PYTHON=/path/to/python3.11" >&2; \
+	  exit 2; fi
+	@"$(PYTHON)" -c '$(PYTHON_OK)' 2>/dev/null || { \
+	  echo "make: PYTHON=$(PYTHON) is Python $$("$(PYTHON)" -c '$(PYTHON_VERSION)' 2>/dev/null || echo '(not runnable)'); needs $(PYTHON_MIN) or a newer 3.11.x (requirements.txt is pinned for 3.11)." >&2; \
+	  echo "  other interpreters found: $(PYTHON_FOUND)" >&2; \
+	  echo "  point PYTHON= at a suitable one: make $(or $(MAKECMDGOALS),demo) PYTHON=/path/to/python3.11" >&2; \
+	  exit 2; }
+	@echo "using $(PYTHON) (Python $$("$(PYTHON)" -c '$(PYTHON_VERSION)'))"
+
+$(PY): | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
@@ -33,13 +57,18 @@ demo: install
 test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## Debian's chromium for the browser tests (they run or fail, never skip): installed here as
+## root with apt-get; otherwise make stops and says how to install it.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the Data Docs browser test"; \
+	    echo "installing Debian's chromium for the browser tests"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
-	  else echo "chromium not found and cannot install it here: the Data Docs browser test is skipped"; fi; }
+	  fi; \
+	  command -v chromium >/dev/null 2>&1 || { \
+	    echo "make: the browser tests need Debian's chromium, which is not installed and could not be installed here" >&2; \
+	    echo "  (needs root and apt-get). Install it (sudo apt-get install chromium) and re-run." >&2; exit 2; }; }
 
 ## Airflow web UI on this project (http://127.0.0.1:8080, login admin / admin).
 airflow-ui: install

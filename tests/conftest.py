@@ -18,6 +18,11 @@ os.environ["ADCTR_PROJECT_ROOT"] = str(ROOT)
 os.environ["ADCTR_VAR_DIR"] = str(SESSION_VAR)
 for key in ("ADCTR_WAREHOUSE", "ADCTR_STORAGE", "ADCTR_CONFIG_DIR", "ADCTR_DUCKDB_PATH", "ADCTR_VARIANT"):
     os.environ.pop(key, None)
+# Airflow's dags folder is a copy of dags/ under the session's temporary directory, so the
+# variant deployments tests make (dags/variants/<variant>/) never land in the repository.
+SESSION_DAGS = SESSION_VAR / "dags"
+shutil.copytree(ROOT / "dags", SESSION_DAGS, ignore=shutil.ignore_patterns("__pycache__", "variants"))
+os.environ["ADCTR_DAGS_FOLDER"] = str(SESSION_DAGS)
 
 from adctr.local import airflow_env as localenv  # noqa: E402
 

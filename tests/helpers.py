@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pytest
 from adctr.core.table_schemas import all_schemas, get_schema
 
 if TYPE_CHECKING:
@@ -111,3 +113,16 @@ def table_checksums(wh: Any, partitions: Iterable[date] | None = None) -> dict[s
             )[0][0]
         out[table_id] = (count, int(digest), dupes)
     return out
+
+
+def chromium() -> str:
+    """Debian's Chromium for the browser tests. They run or fail with the reason, never skip:
+    a skipped browser test would let CI pass without the UI ever being looked at."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail(
+            "chromium is not installed: this browser test needs Debian's chromium "
+            "(`make test` installs it as root with apt-get; otherwise run `apt-get install chromium`)",
+            pytrace=False,
+        )
+    return path

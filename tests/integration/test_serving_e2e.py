@@ -5,7 +5,6 @@ predictions equal training's."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import requests
 import yaml
+from adctr.core import settings
 from adctr.core.storage import get_store
 from adctr.local.airflow_runner import DagRunFailed
 from adctr.model.contract import load_model
@@ -39,23 +39,24 @@ POLL_SECONDS = 1.0
 
 @pytest.fixture
 def variant_deployment(tmp_path: Path) -> Iterator[Path]:
-    """A git worktree of this repo on a branch whose model config differs, deployed as a variant."""
-    worktree = tmp_path / "worktree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(worktree), "HEAD"], cwd=ROOT, check=True,
-                   capture_output=True)  # fmt: skip
+    """A clone of this repo (under tmp_path) on a branch whose model config differs, deployed as
+    a variant into the session's temporary dags folder: nothing is written into the repository."""
+    checkout = tmp_path / "branch-checkout"
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(checkout)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(["git", "checkout", "-q", "-b", BRANCH], cwd=checkout, check=True)
+    models = yaml.safe_load((checkout / "config/models.yaml").read_text())
+    models["defaults"]["lightgbm"]["num_leaves"] = 4
+    models["defaults"]["exclude_features"] = ["headline_length"]
+    (checkout / "config/models.yaml").write_text(yaml.safe_dump(models))
+    dags = settings.dags_folder()
+    assert ROOT not in dags.resolve().parents, f"tests must not deploy into the repository's {dags}"
+    folder = variants.deploy(checkout, dags)
+    assert folder.name == VARIANT
     try:
-        subprocess.run(["git", "checkout", "-q", "-b", BRANCH], cwd=worktree, check=True)
-        models = yaml.safe_load((worktree / "config/models.yaml").read_text())
-        models["defaults"]["lightgbm"]["num_leaves"] = 4
-        models["defaults"]["exclude_features"] = ["headline_length"]
-        (worktree / "config/models.yaml").write_text(yaml.safe_dump(models))
-        folder = variants.deploy(worktree, ROOT / "dags")
-        assert folder.name == VARIANT
         yield folder
     finally:
-        shutil.rmtree(ROOT / "dags" / "variants", ignore_errors=True)
-        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, capture_output=True)
-        subprocess.run(["git", "branch", "-D", BRANCH], cwd=ROOT, capture_output=True)
+        variants.remove(dags, VARIANT)
 
 
 def _free_port() -> int:

@@ -2,14 +2,13 @@
 browser download): log in through the login form, see a backfill's runs in
 ad_performance_daily's grid and runs list, open the trigger form and find the DAG's Params.
 
-Screenshots of every step are kept in test-output/screenshots/ (also when the test fails).
+Screenshots of every step are kept in the session's temporary directory (`screenshots/`, kept
+and printed when the test fails).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 from adctr.local import airflow_env as localenv
 
-from tests.conftest import ROOT
+from tests.conftest import SESSION_VAR
+from tests.helpers import chromium
 from tests.system.airflow_stack import AirflowStack
 from tests.system.test_scheduler_backfill import _backfill
 
@@ -25,19 +25,12 @@ DAG_ID = "ad_performance_daily"
 # Data-interval timetable in Asia/Tokyo: logical date = report date + the cron time (06:00).
 FIRST, LAST = "2026-11-02T06:00:00+09:00", "2026-11-03T06:00:00+09:00"
 PARAMS = {"report_date", "media", "lookback_days", "skip_ingest"}
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = SESSION_VAR / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 TIMEOUT_MS = 90_000  # two slow cores, shared with the scheduler's task processes
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("CI") != "true",
-    reason="needs Debian's chromium (make test installs it where it can)",
-)
-
 
 @pytest.fixture
 def screenshots() -> Path:
@@ -48,13 +41,13 @@ def screenshots() -> Path:
 
 
 def test_login_grid_after_backfill_and_trigger_form_params(simulator, isolated_var, screenshots: Path) -> None:  # noqa: ANN001
-    assert CHROMIUM, "chromium is not installed: `make test` installs Debian's chromium"
+    browser = chromium()
     stack = AirflowStack(simulator.url)
     try:
         stack.start()
-        _browse(stack, screenshots)
+        _browse(stack, screenshots, browser)
     except BaseException as exc:
-        print(f"system test failed: {exc!r}\n{stack.logs()}")
+        print(f"system test failed: {exc!r} (screenshots in {screenshots})\n{stack.logs()}")
         raise
     finally:
         stack.stop()
@@ -63,7 +56,7 @@ def test_login_grid_after_backfill_and_trigger_form_params(simulator, isolated_v
     ]  # fmt: skip
 
 
-def _browse(stack: AirflowStack, screenshots: Path) -> None:
+def _browse(stack: AirflowStack, screenshots: Path, browser_path: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     stack.wait_for(lambda: stack._get(f"/api/v2/dags/{DAG_ID}").status_code == 200, f"{DAG_ID} parsed", 180)
@@ -87,7 +80,7 @@ def _browse(stack: AirflowStack, screenshots: Path) -> None:
     assert PARAMS <= set(params), params
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(executable_path=browser_path, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
         errors: list[str] = []

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pyarrow.compute as pc
-import pytest
 from adctr import quality
 from adctr.core.table_schemas import get_schema
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-from tests.helpers import raw_rows
+from tests.helpers import chromium, raw_rows
 
 DAY = date(2026, 11, 4)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _page_text(url: str, profile: Path) -> str:
+def _page_text(browser: str, url: str, profile: Path) -> str:
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--dump-dom", url],
         capture_output=True, text=True, timeout=120,
@@ -32,12 +28,8 @@ def _page_text(url: str, profile: Path) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None and os.environ.get("CI") != "true",
-    reason="needs Debian's chromium (make test installs it where it can)",
-)
 def test_data_docs_show_the_failed_expectation(isolated_var) -> None:  # noqa: ANN001
-    assert CHROMIUM, "chromium is not installed: `make test` installs Debian's chromium"
+    browser = chromium()
     wh = DuckDBWarehouse(isolated_var / "warehouse.duckdb")
     table = raw_rows(DAY, 6)
     bad = table.set_column(
@@ -48,11 +40,11 @@ def test_data_docs_show_the_failed_expectation(isolated_var) -> None:  # noqa: A
     result = quality.validate_partition(wh, "raw.ad_performance", DAY, "browser-test")
     assert not result.success and result.docs and Path(result.docs).exists()
 
-    index = _page_text(Path(result.docs).as_uri(), isolated_var / "chromium")
+    index = _page_text(browser, Path(result.docs).as_uri(), isolated_var / "chromium")
     assert "Data Docs" in index  # the index's tables need GX's CDN scripts (offline here)
     pages = sorted(Path(result.docs).parent.glob("validations/**/*.html"))
     assert len(pages) == 1
-    page = _page_text(pages[0].as_uri(), isolated_var / "chromium")
+    page = _page_text(browser, pages[0].as_uri(), isolated_var / "chromium")
     assert "Expectation Suite: raw.ad_performance" in page
     assert "Status: Failed" in page
     assert "impressions" in page and "clicks" in page

@@ -48,6 +48,12 @@ def project_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parents[3]
 
 
+def dags_folder() -> Path:
+    """The Airflow dags folder of this deployment: ADCTR_DAGS_FOLDER (tests point it at a
+    temporary copy so variant deployments never land in the repository), else dags/."""
+    return Path(os.environ.get("ADCTR_DAGS_FOLDER", project_root() / "dags"))
+
+
 def sql_dir() -> Path:
     return Path(os.environ.get("ADCTR_SQL_DIR", project_root() / "sql"))
 

@@ -57,7 +57,7 @@ def airflow_env(simulator_url: str | None = None) -> dict[str, str]:
         "ADCTR_PROJECT_ROOT": str(root),
         "ADCTR_VAR_DIR": str(settings.var_dir()),
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder()),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

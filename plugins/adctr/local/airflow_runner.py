@@ -66,7 +66,7 @@ class DagRunner:
     def _parse(self) -> Any:
         from airflow.models import DagBag
 
-        bag = DagBag(dag_folder=str(settings.project_root() / "dags"))
+        bag = DagBag(dag_folder=str(settings.dags_folder()))
         if bag.import_errors:
             raise RuntimeError(f"DAG import errors: {bag.import_errors}")
         return bag
@@ -84,7 +84,7 @@ class DagRunner:
 
         dag = self._parse().get_dag(dag_id)
         if dag is None:
-            raise KeyError(f"no DAG {dag_id!r} in {settings.project_root() / 'dags'}")
+            raise KeyError(f"no DAG {dag_id!r} in {settings.dags_folder()}")
         # Airflow 3.3.2's dag.test cannot finish a run of a DAG with deadline alerts (its
         # in-process run looks the alerts up by id but holds their specs: AttributeError 'hex').
         # An in-process run has no triggerer to fire them anyway; the scheduler tiers keep them.

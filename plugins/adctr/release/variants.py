@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     rem = sub.add_parser("remove", help="remove a variant deployment")
     rem.add_argument("name")
     for p in (dep, rem):
-        p.add_argument("--dags-folder", type=Path, default=settings.project_root() / "dags")
+        p.add_argument("--dags-folder", type=Path, default=settings.dags_folder())
     args = parser.parse_args(argv)
     if args.command == "deploy":
         target = deploy(args.worktree.resolve(), args.dags_folder, args.name)
