@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from adctr.core.storage import ObjectExistsError, open_store
+from adctr.core.storage import GCSStore, ObjectExistsError, ObjectStore, open_store
 from adctr.release import artifacts
 from adctr.serving.reader import VersionReader
 
@@ -49,6 +49,15 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "local":
         return str(tmp_path / "artifacts")
     return request.getfixturevalue("gcs_store_uri")
+
+
+def _tamper(store: ObjectStore, key: str, data: bytes) -> None:
+    """Change an object behind the store's back (a disk fault, a hand edit): the store itself
+    refuses to write into a published version."""
+    if isinstance(store, GCSStore):
+        store._bucket().blob(store._name(key)).upload_from_string(data)
+    else:
+        Path(store.uri(key)).write_bytes(data)
 
 
 def _publisher(store_uri: str, kill_at: int) -> subprocess.CompletedProcess:
@@ -106,7 +115,7 @@ def test_tampered_version_is_refused_naming_the_file_and_the_old_one_serves_on(s
     reader = VersionReader(store, artifacts.model_prefix("cvr", "main"))
     assert sorted(reader.poll()) == [1]
     artifacts.publish(store, "cvr", "main", FILES, {"blessed": True})
-    store.write_bytes("models/cvr/main/2/model.txt", FILES["model.txt"].replace(b"tree", b"TREE", 1))
+    _tamper(store, "models/cvr/main/2/model.txt", FILES["model.txt"].replace(b"tree", b"TREE", 1))
     assert sorted(reader.poll()) == [1]
     assert "model.txt: sha256" in reader.refused[2]
     assert reader.get().version == 1

@@ -5,32 +5,79 @@ exclusive create on both backends (local: hard link of a finished temp file; GCS
 `if_generation_match=0`), which is what makes version numbers safe to allocate concurrently.
 Every object write is atomic: a reader sees the old bytes or the new, never a part.
 
+A folder holding `_SUCCESS` is sealed: the store refuses any write or copy of a key directly
+in it (`ImmutableVersionError`), whatever flag the caller passes, so a published version
+cannot be changed through the store. Only removing `_SUCCESS` (retiring the version) unseals.
+The local store checks the seal and renames under one lock on the folder, so no write lands
+after `_SUCCESS`; GCS has no multi-object transaction, so a write that checked the seal just
+before another process wrote `_SUCCESS` can still land (readers' sha256 check against the
+manifest refuses a version changed that way).
+
+The local store writes a `.<name>.<random>.tmp` file next to the key and renames it; a writer
+killed in between leaves it behind. `temp_objects` lists such leftovers (which `list` hides)
+so retention can reclaim them. GCS uploads are atomic server-side (multipart, or a resumable
+session that creates nothing until finished), so the GCS store writes no temp objects.
+
 This module imports no Airflow at top level: the serving library uses it (`open_store`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from adctr.core import settings
+from adctr.core.errors import PermanentError
+
+SEAL_MARKER = "_SUCCESS"
+TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
 
 
 class ObjectExistsError(FileExistsError):
     """An exclusive create found the key already taken."""
 
 
+class ImmutableVersionError(PermanentError, ObjectExistsError):
+    """A write into a sealed folder (one holding `_SUCCESS`): published versions never change.
+    An ObjectExistsError too, so a version-number claim treats a sealed folder as taken."""
+
+
 class ObjectNotFoundError(FileNotFoundError):
     """The key does not exist (both backends raise this, not their own error)."""
 
 
+@dataclass(frozen=True)
+class TempObject:
+    """A writer's leftover temp file: what it is, how big, when it was last written."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+def is_temp_name(name: str) -> bool:
+    """The store's own temp-file names, `.<name>.<random>.tmp`."""
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def seal_key(key: str) -> str:
+    """The `_SUCCESS` key that seals the folder `key` is directly in."""
+    folder = key.rpartition("/")[0]
+    return f"{folder}/{SEAL_MARKER}" if folder else SEAL_MARKER
+
+
 class ObjectStore(ABC):
     @abstractmethod
-    def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None: ...
+    def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None:
+        """Write atomically (`if_absent`: exclusive create); refused in a sealed folder."""
 
     @abstractmethod
     def read_bytes(self, key: str) -> bytes: ...
@@ -49,9 +96,18 @@ class ObjectStore(ABC):
     def delete(self, key: str) -> None:
         """Remove one key; a missing key is not an error (deletes are retried)."""
 
+    @abstractmethod
+    def temp_objects(self, prefix: str) -> list[TempObject]:
+        """Leftover temp files under prefix (recursive), which `list` does not show."""
+
     def copy(self, src: str, dst: str) -> None:
-        """Copy one object within the store (overwrites `dst`)."""
+        """Copy one object within the store (overwrites `dst`, unless its folder is sealed)."""
         self.write_bytes(dst, self.read_bytes(src))
+
+    def _sealed(self, key: str) -> ImmutableVersionError:
+        return ImmutableVersionError(
+            f"{self.uri(key)}: its folder holds {SEAL_MARKER}, a published version never changes"
+        )
 
 
 class LocalStore(ObjectStore):
@@ -70,19 +126,22 @@ class LocalStore(ObjectStore):
     def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            if if_absent:
-                try:
-                    os.link(tmp, path)  # atomic, fails if the key exists
-                except FileExistsError:
-                    raise ObjectExistsError(self.uri(key)) from None
-            else:
-                os.replace(tmp, path)
+            with _folder_lock(path.parent):  # the seal check and the rename are one step
+                if (path.parent / SEAL_MARKER).exists():
+                    raise self._sealed(key)
+                if if_absent:
+                    try:
+                        os.link(tmp, path)  # atomic, fails if the key exists
+                    except FileExistsError:
+                        raise ObjectExistsError(self.uri(key)) from None
+                else:
+                    os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -106,11 +165,35 @@ class LocalStore(ObjectStore):
         return sorted(
             p.relative_to(self.root).as_posix()
             for p in base.rglob("*")
-            if p.is_file() and not p.name.endswith(".tmp")
+            if p.is_file() and not is_temp_name(p.name)
         )
+
+    def temp_objects(self, prefix: str) -> list[TempObject]:
+        base = self._path(prefix) if prefix else self.root
+        found = []
+        for p in base.rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}") if base.is_dir() else ():
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+                continue
+            if p.is_file():
+                modified = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+                found.append(TempObject(p.relative_to(self.root).as_posix(), st.st_size, modified))
+        return sorted(found, key=lambda t: t.key)
 
     def uri(self, key: str) -> str:
         return str(self.root / key)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder itself, released when its descriptor closes."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class GCSStore(ObjectStore):
@@ -143,6 +226,8 @@ class GCSStore(ObjectStore):
     def write_bytes(self, key: str, data: bytes, if_absent: bool = False) -> None:
         from google.api_core.exceptions import PreconditionFailed
 
+        if self.exists(seal_key(key)):
+            raise self._sealed(key)
         blob = self._bucket().blob(self._name(key))
         try:
             blob.upload_from_string(data, if_generation_match=0 if if_absent else None)
@@ -163,7 +248,19 @@ class GCSStore(ObjectStore):
     def list(self, prefix: str) -> list[str]:
         full = self._name(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
-        return sorted(b.name[strip:] for b in self._bucket().list_blobs(prefix=full))
+        blobs = self._bucket().list_blobs(prefix=full)
+        return sorted(b.name[strip:] for b in blobs if not is_temp_name(b.name.rsplit("/", 1)[-1]))
+
+    def temp_objects(self, prefix: str) -> list[TempObject]:
+        """Objects named like the local store's temp files: the GCS store never writes any
+        (uploads are atomic), so this finds only what another tool left there."""
+        full = self._name(prefix)
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return [
+            TempObject(b.name[strip:], int(b.size or 0), b.updated)
+            for b in self._bucket().list_blobs(prefix=full)
+            if is_temp_name(b.name.rsplit("/", 1)[-1])
+        ]
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
@@ -174,6 +271,8 @@ class GCSStore(ObjectStore):
             pass
 
     def copy(self, src: str, dst: str) -> None:
+        if self.exists(seal_key(dst)):
+            raise self._sealed(dst)
         bucket = self._bucket()
         bucket.copy_blob(bucket.blob(self._name(src)), bucket, self._name(dst))  # server-side
 

@@ -7,6 +7,8 @@ exclusive create of `<version>/_VERSION`, so two concurrent publishers never sha
 claim is never deleted (not even by retention), so a number is never handed out twice.
 Files go first, then `manifest.json` (sha256 of each), then `_SUCCESS`: a version without
 `_SUCCESS` does not exist for any reader, so a crash mid-publish is never half-visible.
+`_SUCCESS` also seals the folder: the store refuses any later write into it
+(`adctr.core.storage.ImmutableVersionError`), so a published version never changes.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from adctr.core.storage import ObjectExistsError, ObjectNotFoundError, ObjectStore
+from adctr.core.storage import SEAL_MARKER, ObjectExistsError, ObjectNotFoundError, ObjectStore
 from adctr.model.contract import FEATURE_SPEC_FILE, MODEL_FILE
 
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
-SUCCESS_MARKER = "_SUCCESS"
+SUCCESS_MARKER = SEAL_MARKER  # the store seals a folder holding it
 VERSION_CLAIM = "_VERSION"
 REQUIRED_FILES = (MODEL_FILE, FEATURE_SPEC_FILE, METRICS_FILE)
 # Written by every training run and published with the model (calibration curve, importance).

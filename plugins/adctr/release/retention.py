@@ -4,17 +4,26 @@ Keeps the newest `keep_versions` complete versions per model/variant, plus every
 serving slot serves or a pin names (config/slots.yaml or an operator pin), and removes
 abandoned partial publishes. Never deletes a version-number claim (`_VERSION`), so a number
 is never handed out twice. `plan` only lists (the DAG's dry run); `prune` deletes.
+
+`sweep_temp_files` reclaims the `.<name>.<random>.tmp` files a killed writer leaves (as large
+as the model, and hidden from listings, so nothing else ever sees them), once they are older
+than `temp_file_max_age_hours` (config/storage.yaml): a live writer's temp file is seconds old.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from adctr.core.storage import ObjectStore
+from adctr.core import settings
+from adctr.core.storage import ObjectStore, TempObject
 from adctr.release import artifacts
 from adctr.release.slots import SlotSpec, SlotSyncError, current, read_pins, variants_of
+
+log = logging.getLogger(__name__)
 
 
 def plan(
@@ -64,3 +73,49 @@ def prune(store: ObjectStore, doomed: list[dict[str, Any]]) -> None:
     """Delete what `plan` listed (the version-number claims stay, so no reuse)."""
     for item in doomed:
         artifacts.retire_version(store, artifacts.model_prefix(item["model"], item["variant"]), item["version"])
+
+
+@dataclass(frozen=True)
+class TempSweep:
+    """What a temp-file sweep deleted (or, in a dry run, would delete) and what it left."""
+
+    deleted: tuple[TempObject, ...]
+    kept: tuple[TempObject, ...]
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return sum(t.size for t in self.deleted)
+
+
+def temp_file_max_age() -> timedelta:
+    """`temp_file_max_age_hours` from config/storage.yaml; at least an hour, so a temp file
+    still being written (one object write takes seconds) is never taken for a leftover."""
+    hours = settings.load_config("storage").get("temp_file_max_age_hours", 6)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or hours < 1:
+        raise settings.ConfigError(
+            f"temp_file_max_age_hours in config/storage.yaml must be a number >= 1, not {hours!r}"
+        )
+    return timedelta(hours=hours)
+
+
+def sweep_temp_files(
+    store: ObjectStore, max_age: timedelta, dry_run: bool = False, now: datetime | None = None
+) -> TempSweep:
+    """Delete every temp file in the store last written more than `max_age` ago, logging each
+    with its size; younger ones (a writer may still be running) are kept."""
+    cutoff = (now or datetime.now(timezone.utc)) - max_age
+    deleted, kept = [], []
+    for temp in store.temp_objects(""):
+        if temp.modified >= cutoff:
+            kept.append(temp)
+            continue
+        log.info("%s temp file %s (%d bytes, last written %s)", "would delete" if dry_run else "deleting",
+                 store.uri(temp.key), temp.size, temp.modified.isoformat(timespec="seconds"))  # fmt: skip
+        if not dry_run:
+            store.delete(temp.key)
+        deleted.append(temp)
+    sweep = TempSweep(tuple(deleted), tuple(kept))
+    log.info("temp files: %s %d bytes in %d files; kept %d younger than %s",
+             "would reclaim" if dry_run else "reclaimed", sweep.bytes_reclaimed,
+             len(deleted), len(kept), max_age)  # fmt: skip
+    return sweep

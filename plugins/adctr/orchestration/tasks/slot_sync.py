@@ -36,7 +36,8 @@ def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Delete versions past `retention.keep_versions` that nothing uses (or only list them)."""
+    """Delete versions past `retention.keep_versions` that nothing uses, and killed writers'
+    temp files older than `temp_file_max_age_hours` (or only list them)."""
     from adctr.core import settings
     from adctr.core.storage import get_store
     from adctr.release import retention, slots
@@ -46,9 +47,11 @@ def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
     with permanent_errors():
         keep = int((settings.load_config("slots").get("retention") or {}).get("keep_versions", 5))
         doomed = retention.plan(store, slots.load_slots(), keep)
+        max_temp_age = retention.temp_file_max_age()
     for item in doomed:
         log.info("%s %s/%s v%d: %s", "would delete" if dry_run else "deleting",
                  item["model"], item["variant"], item["version"], item["why"])  # fmt: skip
     if not dry_run:
         retention.prune(store, doomed)
+    retention.sweep_temp_files(store, max_temp_age, dry_run=dry_run)  # logs each file and the total
     return doomed
