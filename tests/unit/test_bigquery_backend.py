@@ -37,6 +37,9 @@ def test_query_job_replaces_one_partition_with_standard_sql() -> None:
         "task_id": "build__staging__ad_performance",
         "run_date": "2026-11-20",
     }
+    assert job.maximum_bytes_billed is None  # only set when the cost guard computed one
+    guarded = query_job_configuration("proj", schema, date(2026, 11, 20), "select 1", LABELS, None, 11 * 2**20)
+    assert bigquery.QueryJobConfig.from_api_repr(guarded).maximum_bytes_billed == 11 * 2**20
 
 
 def test_load_job_replaces_one_partition_from_parquet() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from adctr.core.dates import ReportDateError
 from adctr.core.errors import ConfigError, PermanentError
+from adctr.core.storage import ImmutableVersionError
 from adctr.ingestion.adapters.base import SourceError, SourceUnavailableError
 from adctr.ingestion.connections import MissingConnectionError
 from adctr.ingestion.landing import IngestionError, ReconciliationError
@@ -14,6 +15,7 @@ from adctr.orchestration.tasks.common import permanent_errors
 from adctr.quality import QualityGateError
 from adctr.release.slots import SlotSyncError
 from adctr.warehouse import WarehouseConfigError
+from adctr.warehouse.cost import QueryOverBudget
 from adctr.warehouse.elt import SqlModelError, UpstreamNotReady
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -23,6 +25,7 @@ from training.dataset import DatasetError
 PERMANENT = [
     ConfigError, ReportDateError, SourceError, MissingConnectionError, IngestionError, QualityGateError,
     SlotSyncError, WarehouseConfigError, SqlModelError, FeatureError, GateError, DatasetError,
+    QueryOverBudget, ImmutableVersionError,
 ]  # fmt: skip
 TRANSIENT = [UpstreamNotReady, ReconciliationError, SourceUnavailableError, ConnectionError, TimeoutError]
 

@@ -11,8 +11,13 @@ from adctr.warehouse import elt
 def test_every_model_passes_on_fixture_data(capsys) -> None:  # noqa: ANN001
     assert sqlcheck.check_embedded(date(2026, 11, 20), days=3) == 0
     out = capsys.readouterr().out
+    assert "BQ scans" in out and "BQ bills" in out
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("PASS")}
     for model in elt.all_sql_models().values():
-        assert f"PASS  {elt.display_path(model.sql_path)}" in out
+        line = lines[elt.display_path(model.sql_path)]
+        # offline BigQuery estimate: bytes scanned, then billed (10 MiB minimum per table)
+        assert line.rstrip().endswith("MiB") and "no estimate" not in line
+    assert "KiB" in lines["sql/staging/ad_performance.sql"]  # the fixture day's raw partition
 
 
 def test_a_broken_file_is_reported_with_its_line(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001

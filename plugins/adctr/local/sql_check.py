@@ -2,8 +2,12 @@
 
 Embedded (default): renders every file, checks it (syntax, tables, DuckDB transpile guard),
 and runs it on a throwaway DuckDB filled with simulator fixture data for the days up to
-DATE; prints PASS/FAIL per file with the error's file and line. With `--dry-run` on the
-BigQuery backend (ADCTR_WAREHOUSE=bigquery), dry-runs every file and prints bytes processed.
+DATE; prints PASS/FAIL per file with the error's file and line, and an offline estimate of
+what the file would scan and bill on BigQuery for DATE (adctr.warehouse.cost: logical bytes of
+the referenced columns over the pruned partitions; the fixture data is small, so what to
+watch is how an edit moves it). With `--dry-run` on the BigQuery backend
+(ADCTR_WAREHOUSE=bigquery), dry-runs every file and prints bytes processed, the job's
+maximumBytesBilled and its DAG's budget (FAIL when over it).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from adctr.core import settings
-from adctr.warehouse import elt
+from adctr.warehouse import cost, elt
 
 DAILY_DAG = "ad_performance_daily"
 
@@ -72,12 +76,26 @@ def check_embedded(end: date, days: int) -> int:
                     rows[model.table_id] = elt.build(model.table_id, day, wh)
                 except Exception as exc:  # report every file, then fail
                     failures[model.table_id] = str(exc).splitlines()[0]
+        built = [m for m in daily + others if m.table_id not in failures]
+        estimates = {m.table_id: _offline_estimate(m, end, wh) for m in built}
+    print(f"{'':<5} {'file':<42} {'rows written':>28} {'BQ scans':>12} {'BQ bills':>12}")
     for model in daily + others:
         if model.table_id in failures:
             print(_line("FAIL", model, failures[model.table_id]))
         else:
-            print(_line("PASS", model, f"{rows.get(model.table_id, 0):>9,} rows on {end}"))
+            written = f"{rows.get(model.table_id, 0):>9,} rows on {end}"
+            print(_line("PASS", model, f"{written} {estimates[model.table_id]}"))
     return 1 if failures else 0
+
+
+def _offline_estimate(model: elt.SqlModel, day: date, wh: object) -> str:
+    """What BigQuery would scan and bill for this file on `day` over the fixture rows."""
+    try:
+        sql = elt.render(model, day)
+        estimate = cost.estimate_on_duckdb(sql, elt.query_params(day), wh)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - the estimate is advice; the check itself passed
+        return f"(no estimate: {str(exc).splitlines()[0][:60]})"
+    return f"{cost.human(estimate.processed):>12} {cost.human(estimate.billed):>12}"
 
 
 def check_bigquery(end: date) -> int:
@@ -85,15 +103,19 @@ def check_bigquery(end: date) -> int:
 
     failed = 0
     with get_warehouse() as wh:
-        if not hasattr(wh, "dry_run_bytes"):
+        if not hasattr(wh, "dry_run"):
             print("--dry-run needs the BigQuery backend (ADCTR_WAREHOUSE=bigquery)")
             return 2
         for model in elt.all_sql_models().values():
             try:
                 sql = elt.render(model, end)
                 elt.check(model, sql)
-                size = wh.dry_run_bytes(sql, elt.query_params(end))
-                print(_line("PASS", model, f"{size / 1e9:,.3f} GB would be processed"))
+                size, tables = wh.dry_run(sql, elt.query_params(end))
+                dag = model.dag or "default"
+                limit = wh.cost.max_bytes_billed(size, tables, dag, elt.display_path(model.sql_path))
+                budget = cost.human(wh.cost.budget_for(dag))
+                detail = f"{cost.human(size)} processed, maximumBytesBilled {cost.human(limit)}"
+                print(_line("PASS", model, f"{detail} (budget {budget})"))
             except Exception as exc:
                 failed = 1
                 print(_line("FAIL", model, str(exc).splitlines()[0]))

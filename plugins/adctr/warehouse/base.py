@@ -8,6 +8,7 @@ leaves exactly the state one run leaves.
 from __future__ import annotations
 
 import contextlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date
@@ -40,6 +41,15 @@ class JobLabels:
     dag_id: str = "manual"
     task_id: str = "manual"
     run_date: str = ""
+
+    @classmethod
+    def from_environment(cls) -> "JobLabels":
+        """The running Airflow task's labels (the task runner exports AIRFLOW_CTX_* variables),
+        for jobs whose caller passes none (ad-hoc queries: reconciliation, DQ counts, datasets)."""
+        return cls(
+            dag_id=os.environ.get("AIRFLOW_CTX_DAG_ID") or "manual",
+            task_id=os.environ.get("AIRFLOW_CTX_TASK_ID") or "manual",
+        )
 
     def as_dict(self) -> dict[str, str]:
         def clean(value: str) -> str:  # BigQuery label values: 63 characters, lowercase

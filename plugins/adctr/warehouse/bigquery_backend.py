@@ -2,7 +2,9 @@
 
 Partition replacement writes to the partition decorator `table$YYYYMMDD` with
 WRITE_TRUNCATE (queries and loads alike), so a run for date D replaces D and nothing else.
-Standard SQL only (`useLegacySql: false`), job labels name the DAG, task and date.
+Standard SQL only (`useLegacySql: false`), job labels name the DAG, task and date. Every
+query job is dry-run first and carries `maximumBytesBilled` from adctr.warehouse.cost: a
+query over its DAG's budget fails before it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from adctr.core import settings
 from adctr.warehouse.base import (
     JobLabels,
     QueryParams,
@@ -19,6 +22,7 @@ from adctr.warehouse.base import (
     WarehouseConfigError,
     WarehouseError,
 )
+from adctr.warehouse.cost import CostPolicy, sql_file_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -65,6 +69,7 @@ def query_job_configuration(
     sql: str,
     labels: JobLabels,
     query_params: QueryParams | None = None,
+    maximum_bytes_billed: int | None = None,
 ) -> dict[str, Any]:
     """The insert-job configuration that replaces one partition with a query's result."""
     query: dict[str, Any] = {
@@ -79,6 +84,8 @@ def query_job_configuration(
     }
     if schema.cluster_by:
         query["clustering"] = {"fields": list(schema.cluster_by)}
+    if maximum_bytes_billed is not None:
+        query["maximumBytesBilled"] = str(maximum_bytes_billed)  # int64 travels as a JSON string
     return {"query": query, "labels": labels.as_dict()}
 
 
@@ -119,7 +126,14 @@ def table_definition(project: str, schema: "TableSchema") -> Any:
 class BigQueryWarehouse(Warehouse):
     name = "bigquery"
 
-    def __init__(self, gcp_conn_id: str, project: str | None, location: str) -> None:
+    def __init__(
+        self,
+        gcp_conn_id: str,
+        project: str | None,
+        location: str,
+        cost: CostPolicy | None = None,
+        storage_read_api: bool = True,
+    ) -> None:
         from airflow.exceptions import AirflowNotFoundException
         from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
@@ -137,6 +151,10 @@ class BigQueryWarehouse(Warehouse):
                 f"{gcp_conn_id!r}"
             )
         self.location = location
+        self.cost = cost or CostPolicy.from_config(
+            (settings.load_config("warehouse").get("bigquery") or {}).get("cost") or {}
+        )
+        self.storage_read_api = storage_read_api
 
     def __repr__(self) -> str:
         return f"BigQueryWarehouse(project={self.project!r}, location={self.location!r})"
@@ -152,13 +170,37 @@ class BigQueryWarehouse(Warehouse):
         client.create_table(table_definition(self.project, schema), exists_ok=True)
 
     def _run(self, configuration: dict[str, Any]) -> Any:
-        job = self.hook.insert_job(
-            configuration=configuration, project_id=self.project, location=self.location
-        )
-        job.result()
+        from google.api_core.exceptions import GoogleAPICallError
+
+        try:
+            job = self.hook.insert_job(
+                configuration=configuration, project_id=self.project, location=self.location
+            )
+            job.result()
+        except GoogleAPICallError as exc:  # e.g. bytesBilledLimitExceeded (the data grew)
+            raise WarehouseError(f"BigQuery job failed: {exc}") from exc
         if job.error_result:
             raise WarehouseError(f"BigQuery job {job.job_id} failed: {job.error_result}")
         return job
+
+    def _max_bytes_billed(
+        self, sql: str, query_params: QueryParams | None, labels: JobLabels, source: str
+    ) -> int:
+        """Dry-run `sql` and turn its estimate into the job's `maximumBytesBilled` (or refuse)."""
+        processed, tables = self.dry_run(sql, query_params)
+        return self.cost.max_bytes_billed(processed, tables, labels.dag_id, source)
+
+    def partition_rows(self, schema: "TableSchema", partition: date) -> int:
+        """Rows in one partition, from tables.get on the partition decorator `table$YYYYMMDD`.
+
+        Not the table's numRows: after a partition write that counts every partition. A partition
+        decorator references one partition of a table (https://cloud.google.com/bigquery/docs/
+        managing-partitioned-table-data#partition_decorators), and the table resource read
+        through it reports that partition's `numRows` (what `bq show 'dataset.table$YYYYMMDD'`
+        prints). A free metadata read, unlike a COUNT(*) query (10 MB minimum).
+        """
+        table = self._client().get_table(f"{self.project}.{schema.table_id}${partition:%Y%m%d}")
+        return int(table.num_rows or 0)
 
     def replace_partition_from_query(
         self,
@@ -169,13 +211,17 @@ class BigQueryWarehouse(Warehouse):
         query_params: QueryParams | None = None,
     ) -> int:
         self.ensure_table(schema)
+        source = sql_file_of(schema.path, schema.table_id)
+        limit = self._max_bytes_billed(sql, query_params, labels, source)
         job = self._run(
-            query_job_configuration(self.project, schema, partition, sql, labels, query_params)
+            query_job_configuration(self.project, schema, partition, sql, labels, query_params, limit)
         )
-        dest = job.destination
-        table = self._client().get_table(f"{dest.project}.{dest.dataset_id}.{schema.table}")
-        log.info("bigquery: replaced %s$%s (job %s)", schema.table_id, f"{partition:%Y%m%d}", job.job_id)
-        return int(getattr(job, "num_dml_affected_rows", None) or table.num_rows or 0)
+        rows = self.partition_rows(schema, partition)
+        log.info(
+            "bigquery: replaced %s$%s with %d rows (job %s)",
+            schema.table_id, f"{partition:%Y%m%d}", rows, job.job_id,
+        )  # fmt: skip
+        return rows
 
     def replace_partition_from_arrow(
         self, schema: "TableSchema", partition: date, data: "pa.Table", labels: JobLabels = JobLabels()
@@ -211,8 +257,23 @@ class BigQueryWarehouse(Warehouse):
         return config
 
     def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
-        config = self._query_config(query_params)
-        return self._client().query(sql, job_config=config, location=self.location).result().to_arrow()
+        labels = JobLabels.from_environment()
+        first_line = " ".join(sql.split())[:80]
+        source = f"query `{first_line}` (task {labels.task_id})"
+        limit = self._max_bytes_billed(sql, query_params, labels, source)
+        config = self._query_config(
+            query_params, labels=labels.as_dict(), maximum_bytes_billed=limit
+        )
+        from google.api_core.exceptions import GoogleAPICallError
+
+        try:
+            result = self._client().query(sql, job_config=config, location=self.location).result()
+        except GoogleAPICallError as exc:
+            raise WarehouseError(f"BigQuery query failed ({source}): {exc}") from exc
+        # Storage Read API (gRPC) or REST pages of jobs.getQueryResults: config
+        # bigquery.storage_read_api. The client waits with maxResults=0, so with the Storage
+        # API on it reads every result that way, however small.
+        return result.to_arrow(create_bqstorage_client=self.storage_read_api)
 
     def column_types(self, schema: "TableSchema") -> dict[str, str]:
         legacy = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
@@ -223,8 +284,12 @@ class BigQueryWarehouse(Warehouse):
         """For SQL-pushdown validation (sqlalchemy-bigquery, Application Default Credentials)."""
         return f"bigquery://{self.project}"
 
-    def dry_run_bytes(self, sql: str, query_params: QueryParams | None = None) -> int:
-        """Bytes a query would process (BigQuery dry run)."""
+    def dry_run(self, sql: str, query_params: QueryParams | None = None) -> tuple[int, int]:
+        """(bytes processed, tables referenced) of a BigQuery dry run: free, nothing runs."""
         config = self._query_config(query_params, dry_run=True, use_query_cache=False)
         job = self._client().query(sql, job_config=config, location=self.location)
-        return int(job.total_bytes_processed or 0)
+        return int(job.total_bytes_processed or 0), len(job.referenced_tables or [])
+
+    def dry_run_bytes(self, sql: str, query_params: QueryParams | None = None) -> int:
+        """Bytes a query would process (BigQuery dry run; free)."""
+        return self.dry_run(sql, query_params)[0]

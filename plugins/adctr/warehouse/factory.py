@@ -21,11 +21,14 @@ def get_warehouse() -> Warehouse:
         )
     if backend == "bigquery":
         from adctr.warehouse.bigquery_backend import BigQueryWarehouse
+        from adctr.warehouse.cost import CostPolicy
 
         bq = cfg.get("bigquery") or {}
         return BigQueryWarehouse(
             gcp_conn_id=bq.get("gcp_conn_id", "google_cloud_default"),
             project=os.environ.get("ADCTR_BQ_PROJECT") or bq.get("project"),
             location=os.environ.get("ADCTR_BQ_LOCATION") or bq.get("location", "US"),
+            cost=CostPolicy.from_config(bq.get("cost") or {}),
+            storage_read_api=bool(bq.get("storage_read_api", True)),
         )
     raise AssertionError(backend)  # selected_backend only returns known backends

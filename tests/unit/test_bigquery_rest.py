@@ -1,0 +1,322 @@
+"""The BigQuery backend run for real: google-cloud-bigquery and the provider's BigQueryHook over
+HTTP, against a loopback double of the REST API (tests/bigquery_rest.py) that records requests.
+
+What is asserted is what the client sends (destination decorator, write disposition,
+partitioning, clustering, typed parameters, labels, maximumBytesBilled) and what the backend
+makes of BigQuery-shaped answers; the double implements no SQL (DESIGN.md: no offline emulator
+replaces a partition correctly, so none stands in for BigQuery's semantics here).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from adctr.core.table_schemas import get_schema
+from adctr.warehouse import elt, get_warehouse
+from adctr.warehouse.base import JobLabels
+from adctr.warehouse.bigquery_backend import BigQueryWarehouse
+from adctr.warehouse.cost import MB, QueryOverBudget
+
+from tests.bigquery_rest import FakeBigQuery
+
+PROJECT = "adctr-test"
+DAY = date(2026, 11, 20)
+LABELS = JobLabels(
+    dag_id="ad_performance_daily", task_id="build__staging__ad_performance", run_date="2026-11-20"
+)
+
+
+@pytest.fixture
+def bq(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQuery]:
+    with FakeBigQuery() as fake:
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", fake.url)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT",
+            json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}}),
+        )
+        monkeypatch.setenv("ADCTR_WAREHOUSE", "bigquery")
+        monkeypatch.setenv("ADCTR_BQ_PROJECT", PROJECT)
+        for name in ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_TASK_ID"):
+            monkeypatch.delenv(name, raising=False)
+        yield fake
+
+
+@pytest.fixture
+def wh(bq: FakeBigQuery, config_copy: Path) -> BigQueryWarehouse:
+    """The configured path (config/warehouse.yaml, the Airflow connection), reading results over
+    REST: the Storage Read API is gRPC, which the double does not speak."""
+    path = config_copy / "warehouse.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["bigquery"]["storage_read_api"] = False
+    path.write_text(yaml.safe_dump(cfg))
+    warehouse = get_warehouse()
+    assert isinstance(warehouse, BigQueryWarehouse)
+    return warehouse
+
+
+def test_the_shipped_configuration_reads_results_with_the_storage_api(bq: FakeBigQuery) -> None:
+    warehouse = get_warehouse()
+    assert isinstance(warehouse, BigQueryWarehouse) and warehouse.storage_read_api is True
+    assert warehouse.cost.budget_for("ctr_cvr_retrain") == 50 * 1024**3
+    assert warehouse.cost.budget_for("some_other_dag") == warehouse.cost.budget_for("default")
+
+
+def _query_jobs(bq: FakeBigQuery) -> tuple[list[dict], list[dict]]:
+    jobs = [b["configuration"] for b in bq.bodies("jobs.insert")]
+    return [j for j in jobs if j.get("dryRun")], [j for j in jobs if not j.get("dryRun")]
+
+
+def test_ensure_table_creates_a_partitioned_clustered_table_once(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    schema = get_schema("staging.ad_performance")
+    wh.ensure_table(schema)
+    wh.ensure_table(schema)  # exists: 409 from tables.insert, the client reads it instead
+    (dataset, _) = bq.bodies("datasets.insert")
+    assert dataset["datasetReference"] == {"projectId": PROJECT, "datasetId": "staging"}
+    first, second = bq.bodies("tables.insert")
+    assert first == second
+    assert first["tableReference"] == {
+        "projectId": PROJECT,
+        "datasetId": "staging",
+        "tableId": "ad_performance",
+    }
+    assert first["timePartitioning"] == {"type": "DAY", "field": "report_date"}
+    assert first["clustering"] == {"fields": ["medium", "creative_id"]}
+    assert [(f["name"], f["type"], f["mode"]) for f in first["schema"]["fields"]][:2] == [
+        ("report_date", "DATE", "REQUIRED"),
+        ("medium", "STRING", "REQUIRED"),
+    ]
+    assert [c.path.rsplit("/", 1)[-1] for c in bq.calls("tables.get")] == ["ad_performance"]
+
+
+def test_partition_write_from_a_query_replaces_one_partition_and_counts_its_rows(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    schema = get_schema("staging.ad_performance")
+    wh.ensure_table(schema)
+    bq.seed_partition(PROJECT, "staging.ad_performance", "20261119", 1000)  # another day, untouched
+    bq.answer(
+        "from raw.ad_performance",
+        bytes_processed=3 * MB,
+        referenced_tables=("raw.ad_performance",),
+        rows=tuple((i,) for i in range(42)),
+    )
+
+    written = elt.build("staging.ad_performance", DAY, wh, labels=LABELS)
+
+    # Rows of the partition written, not of the table (1042): tables.get on the decorator.
+    assert written == 42
+    assert bq.calls("tables.get")[-1].path.endswith("/tables/ad_performance$20261120")
+    (dry,), (job,) = _query_jobs(bq)
+    assert dry["dryRun"] is True and dry["query"]["useQueryCache"] is False
+    assert "destinationTable" not in dry["query"]
+    query = job["query"]
+    assert query["destinationTable"] == {
+        "projectId": PROJECT,
+        "datasetId": "staging",
+        "tableId": "ad_performance$20261120",
+    }
+    assert (
+        query["writeDisposition"] == "WRITE_TRUNCATE"
+        and query["createDisposition"] == "CREATE_NEVER"
+    )
+    assert query["timePartitioning"] == {"type": "DAY", "field": "report_date"}
+    assert query["clustering"] == {"fields": ["medium", "creative_id"]}
+    assert query["useLegacySql"] is False and query["parameterMode"] == "NAMED"
+    assert query["queryParameters"] == [
+        {"name": "ds", "parameterType": {"type": "DATE"}, "parameterValue": {"value": "2026-11-20"}}
+    ]
+    assert job["labels"] == {
+        "dag_id": "ad_performance_daily",
+        "task_id": "build__staging__ad_performance",
+        "run_date": "2026-11-20",
+    }
+    # 3 MB over one table bills at most 10 MB (the per-table minimum); +10% growth headroom.
+    assert query["maximumBytesBilled"] == str(11 * MB)
+    (insert,) = [b for b in bq.bodies("jobs.insert") if not b["configuration"].get("dryRun")]
+    assert insert["jobReference"]["location"] == "asia-northeast1"
+    assert insert["jobReference"]["projectId"] == PROJECT
+
+
+def test_a_query_over_its_dag_budget_fails_before_it_runs(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    schema = get_schema("staging.ad_performance")
+    bq.answer(
+        "from raw.ad_performance",
+        bytes_processed=25 * 1024**3,
+        referenced_tables=("raw.ad_performance",),
+    )
+    with pytest.raises(QueryOverBudget) as err:
+        elt.build("staging.ad_performance", DAY, wh, labels=LABELS)
+    message = str(err.value)
+    assert "sql/staging/ad_performance.sql" in message
+    assert (
+        "25.00 GiB processed" in message
+        and "20.00 GiB" in message
+        and "'ad_performance_daily'" in message
+    )
+    dry, real = _query_jobs(bq)
+    assert len(dry) == 1 and real == []  # the dry run only: nothing billed
+    assert wh.partition_rows(schema, DAY) == 0
+
+
+def test_bigquery_refusing_a_job_over_maximum_bytes_billed_is_a_warehouse_error(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    from adctr.core.errors import PermanentError
+    from adctr.warehouse.base import WarehouseError
+
+    # The data grew between the dry run and the job beyond the headroom: BigQuery fails the job.
+    bq.answer(
+        "from raw.ad_performance",
+        bytes_processed=3 * MB,
+        bytes_billed=40 * MB,
+        referenced_tables=("raw.ad_performance",),
+    )
+    with pytest.raises(WarehouseError, match="bytesBilledLimitExceeded") as err:
+        elt.build("staging.ad_performance", DAY, wh, labels=LABELS)
+    assert not isinstance(err.value, PermanentError)  # a retry dry-runs again, on the grown data
+    assert wh.partition_rows(get_schema("staging.ad_performance"), DAY) == 0  # nothing written
+
+
+def test_partition_write_from_arrow_uploads_parquet_to_the_decorator(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    from adctr.local.sql_check import fixture_raw
+
+    schema = get_schema("raw.ad_performance")
+    data = fixture_raw(DAY, ["google_ads"])
+    written = wh.replace_partition_from_arrow(schema, DAY, data, LABELS)
+
+    assert written == data.num_rows > 0
+    (initiate,) = bq.calls("upload.initiate")
+    assert initiate.args["uploadType"] == "resumable"
+    load = initiate.body["configuration"]["load"]
+    assert load["destinationTable"] == {
+        "projectId": PROJECT,
+        "datasetId": "raw",
+        "tableId": "ad_performance$20261120",
+    }
+    assert load["writeDisposition"] == "WRITE_TRUNCATE" and load["sourceFormat"] == "PARQUET"
+    assert load["timePartitioning"] == {"type": "DAY", "field": "partition_date"}
+    assert load["clustering"] == {"fields": ["medium", "creative_id"]}
+    assert [f["name"] for f in load["schema"]["fields"]] == schema.column_names
+    assert initiate.body["configuration"]["labels"]["dag_id"] == "ad_performance_daily"
+    uploaded = pq.read_table(io.BytesIO(b"".join(c.body for c in bq.calls("upload.chunk"))))
+    assert uploaded.schema.names == schema.column_names and uploaded.num_rows == data.num_rows
+    assert _query_jobs(bq) == ([], [])  # a load bills no query bytes: no dry run
+
+
+def test_query_arrow_runs_guarded_and_labelled(
+    wh: BigQueryWarehouse, bq: FakeBigQuery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "ctr_cvr_retrain")
+    monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "train_ctr")
+    bq.answer(
+        "from features.creative_daily",
+        bytes_processed=200 * MB,
+        referenced_tables=("features.creative_daily",),
+        schema=(("report_date", "DATE"), ("n", "INT64")),
+        rows=((date(2026, 11, 19), 3),),
+    )
+    sql = "select report_date, count(*) as n from features.creative_daily where report_date = @ds group by 1"
+
+    params = {"ds": DAY, "min_clicks": 7, "rate": 0.5, "medium": "見出し", "final": True}
+    table = wh.query_arrow(sql, params)
+
+    assert table.to_pylist() == [{"report_date": date(2026, 11, 19), "n": 3}]
+    (dry,), (job,) = _query_jobs(bq)
+    assert dry["query"]["query"] == job["query"]["query"] == sql
+    sent = {p["name"]: (p["parameterType"]["type"], p["parameterValue"]["value"])
+            for p in job["query"]["queryParameters"]}  # fmt: skip
+    assert sent == {"ds": ("DATE", "2026-11-20"), "min_clicks": ("INT64", "7"), "rate": ("FLOAT64", "0.5"),
+                    "medium": ("STRING", "見出し"), "final": ("BOOL", "true")}  # fmt: skip
+    assert dry["query"]["queryParameters"] == job["query"]["queryParameters"]
+    assert job["query"]["parameterMode"] == "NAMED" and job["query"]["useLegacySql"] is False
+    assert job["labels"] == {"dag_id": "ctr_cvr_retrain", "task_id": "train_ctr", "run_date": ""}
+    # 200 MB over one table: at most 201 MB billed, +10% headroom, rounded up to the MB.
+    assert job["query"]["maximumBytesBilled"] == str(222 * MB)
+    assert bq.calls("unknown") == []
+
+
+def test_query_arrow_pages_through_results(wh: BigQueryWarehouse, bq: FakeBigQuery) -> None:
+    rows = tuple((date(2026, 11, d), d * 10) for d in range(1, 8))
+    bq.answer(
+        "group by partition_date",
+        referenced_tables=("raw.ad_performance",),
+        schema=(("p", "DATE"), ("n", "INT64")),
+        rows=rows,
+    )
+
+    counts = wh.partition_counts(get_schema("raw.ad_performance"))  # Warehouse's own method
+
+    assert counts == dict(rows)
+    pages = [
+        c.args.get("pageToken")
+        for c in bq.calls("jobs.getQueryResults")
+        if c.args.get("maxResults") != "0"
+    ]
+    assert len([p for p in pages if p]) >= 2  # 7 rows in pages of 2
+
+
+def test_column_types_reads_the_table_in_schema_file_names(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    schema = get_schema("staging.ad_performance")
+    wh.ensure_table(schema)
+    types = wh.column_types(schema)
+    assert types == {
+        c.name: c.type for c in schema.columns
+    }  # INTEGER/FLOAT from the API mapped back
+    assert bq.calls("tables.get")[-1].path.endswith("/tables/ad_performance")
+
+
+def test_dry_run_bytes_is_a_free_dry_run(wh: BigQueryWarehouse, bq: FakeBigQuery) -> None:
+    bq.answer(
+        "from staging.ad_performance",
+        bytes_processed=123_456_789,
+        referenced_tables=("staging.ad_performance",),
+    )
+    assert (
+        wh.dry_run_bytes(
+            "select clicks from staging.ad_performance where report_date = @ds", {"ds": DAY}
+        )
+        == 123_456_789
+    )
+    (dry,), real = _query_jobs(bq)
+    assert real == [] and dry["dryRun"] is True and dry["query"]["useQueryCache"] is False
+    assert dry["query"]["queryParameters"][0]["parameterType"] == {"type": "DATE"}
+    assert wh.sqlalchemy_url() == f"bigquery://{PROJECT}"
+
+
+def test_sql_check_dry_run_prints_the_guard_of_every_file(
+    wh: BigQueryWarehouse, bq: FakeBigQuery, capsys
+) -> None:  # noqa: ANN001
+    from adctr.local import sql_check
+
+    bq.answer("select", bytes_processed=5 * MB, referenced_tables=("staging.ad_performance",))
+    bq.answer(
+        "features.creative_daily",
+        bytes_processed=60 * 1024**3,
+        referenced_tables=("features.creative_daily",),
+    )
+    assert sql_check.check_bigquery(DAY) == 1
+    out = capsys.readouterr().out
+    assert (
+        "PASS  sql/staging/ad_performance.sql" in out
+        and "maximumBytesBilled 11.00 MiB (budget 20.00 GiB)" in out
+    )
+    fail = next(
+        line for line in out.splitlines() if line.startswith("FAIL  sql/training/ctr_examples.sql")
+    )
+    assert "60.00 GiB processed" in fail and "budget of 50.00 GiB" in fail
+    assert _query_jobs(bq)[1] == []  # dry runs only
