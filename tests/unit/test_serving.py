@@ -97,6 +97,26 @@ def test_arrow_requests_match_the_json_path_and_list_problems() -> None:
     assert "missing required feature 'device'" in str(err.value) and "'headline_length' must be a number" in str(err.value)
 
 
+def test_nan_in_a_required_numeric_feature_is_missing_and_refused() -> None:
+    """A spec may require a numeric feature: NaN there is a missing value, in rows and in Arrow."""
+    import dataclasses
+
+    import pyarrow as pa
+    from adctr.model.contract import FeatureSpec
+    from adctr.serving.instances import ArrowMatrixBuilder, MatrixBuilder
+
+    spec = FeatureSpec([dataclasses.replace(f, required=True) if f.name == "headline_length" else f
+                        for f in FITTED.spec.features])  # fmt: skip
+    instances = instances_of(synthetic_examples(n=3))
+    instances[1]["headline_length"] = float("nan")
+    with pytest.raises(InstanceError, match=r"missing required feature 'headline_length' \(instance 1: NaN\)"):
+        to_matrix(spec, instances)
+    builder = MatrixBuilder(spec)
+    table = pa.table({k: [i.get(k) for i in instances] for k in instances[0]})
+    with pytest.raises(InstanceError, match=r"missing required feature 'headline_length' \(1 NaN rows\)"):
+        ArrowMatrixBuilder(builder, spec).matrix(table)
+
+
 def test_version_policies() -> None:
     assert VersionPolicy.parse("latest").select([1, 3, 2]) == [3]
     assert VersionPolicy.parse({"latest": 2}).select([1, 3, 2]) == [2, 3]
@@ -152,7 +172,7 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
         # A tampered new version is refused; version 2 keeps serving.
         artifacts.publish(store, "ctr", "main", FILES, {"blessed": True})
         artifacts.copy_version(store, "models/ctr/main", 3, "serving/ctr0")
-        store.write_bytes("serving/ctr0/3/feature_spec.json", b"{}")
+        (tmp_path / "serving/ctr0/3/feature_spec.json").write_bytes(b"{}")  # behind the store's back
         service.poll()
         assert client.post("/v1/models/ctr0:predict", json=body).json()["version"] == 2
         assert "feature_spec.json: sha256" in client.get("/v1/models/ctr0").json()["refused"]["3"]

@@ -5,6 +5,8 @@
 - `reader`: version policies (`latest`, `latest: k`, `specific: [..]`), hash-verified loads,
   polling and hot swap of `serving/<slot>/<version>/` (or any version folder).
 - `service`: the reference scoring service (FastAPI + Prometheus metrics).
+- `limits`: what one request may carry (body bytes, instances; config/slots.yaml `serving:`).
+- `openapi`: the service's OpenAPI document, request bodies built from the loaded specs.
 
 Start it with `python -m adctr.serving` (see `--help`).
 

@@ -6,7 +6,8 @@
 
 The store defaults to the artifact store of config/storage.yaml (a local folder, or
 gs://bucket/prefix with application default credentials); slots and the poll interval
-default to config/slots.yaml.
+default to config/slots.yaml, whose `serving:` section also bounds each request (body bytes,
+instances).
 """
 
 from __future__ import annotations
@@ -65,14 +66,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from adctr.serving.limits import ServingLimits
     from adctr.serving.service import SlotService, create_app
 
     slots_cfg = settings.load_config("slots")
+    serving_cfg = slots_cfg.get("serving") or {}
     slots = args.slots.split(",") if args.slots else sorted(slots_cfg["slots"])
-    interval = args.poll_interval or float((slots_cfg.get("serving") or {}).get("poll_interval_seconds", 10))
+    interval = args.poll_interval or float(serving_cfg.get("poll_interval_seconds", 10))
+    limits = ServingLimits.from_config(serving_cfg)
     service = SlotService(store, slots, parse_policy(args.policy), interval)  # type: ignore[arg-type]
-    logging.getLogger(__name__).info("serving %s from %r, polling every %.1fs", slots, store, interval)
-    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="warning")
+    logging.getLogger(__name__).info("serving %s from %r, polling every %.1fs, limits %s", slots, store, interval,
+                                     limits)  # fmt: skip
+    uvicorn.run(create_app(service, limits=limits), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

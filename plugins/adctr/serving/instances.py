@@ -6,7 +6,9 @@ column per feature) for large batches, where JSON parsing would cost more than t
 training reads (`adctr.model.contract.source_columns`). Names the model does not use are
 ignored; optional features that are absent or null take the spec's default (LightGBM's
 "missing" when none); a missing required feature or a value of the wrong type is refused,
-listing every problem at once.
+listing every problem at once. Values are data, never trusted: NaN and infinities are
+refused in numeric features (a missing value is null or left out), a string of any length
+in a categorical is just an unseen category, and messages quote values shortened (`short_repr`).
 
 `to_matrix` gives exactly what `adctr.model.contract.transform` gives for the same values
 (vocabulary index for categoricals, NaN for unseen or missing, weekday derived from
@@ -17,6 +19,7 @@ JSON batches, not DataFrames. tests/integration/test_serving_e2e.py holds the tw
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,6 +32,9 @@ NUMBER_TYPES = frozenset({int, float, type(None)})
 CATEGORY_TYPES = frozenset({str, int, type(None)})
 DATE_TYPES = frozenset({str, date, type(None)})
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0, as pandas' dayofweek)
+_SAMPLE = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SAMPLE.maxlevel, _SAMPLE.maxstring, _SAMPLE.maxother, _SAMPLE.maxlong = 2, 40, 40, 40
+_SAMPLE.maxlist = _SAMPLE.maxdict = _SAMPLE.maxtuple = _SAMPLE.maxset = 4
 
 
 class InstanceError(ValueError):
@@ -82,9 +88,9 @@ class MatrixBuilder:
         if not isinstance(inputs, dict) or not inputs:
             raise InstanceError(["`inputs` must be an object of equal-length lists"])
         lengths = {k: len(v) for k, v in inputs.items() if isinstance(v, list)}
-        problems = [f"`inputs.{k}` must be a list" for k, v in inputs.items() if not isinstance(v, list)]
+        problems = [f"`inputs.{short_repr(k)}` must be a list" for k, v in inputs.items() if not isinstance(v, list)]
         if len(set(lengths.values())) > 1 or 0 in lengths.values():
-            problems.append(f"`inputs` lists must be non-empty and of equal length, not {lengths}")
+            problems.append(f"`inputs` lists must be non-empty and of equal length, not {short_repr(lengths)}")
         if problems:
             raise InstanceError(problems)
         n = next(iter(lengths.values()))
@@ -109,21 +115,33 @@ class MatrixBuilder:
                 c.place(out, col)
         if problems:
             raise InstanceError(sorted(set(problems), key=problems.index))
+        _refuse_infinite(self.columns, out)
         return out
 
     @staticmethod
     def _numbers(c: _Column, values: list, types: set, problems: list[str]) -> np.ndarray | None:
         if not types <= NUMBER_TYPES:
             bad = [i for i, v in enumerate(values) if type(v) not in NUMBER_TYPES]
-            problems.append(f"feature {c.source!r} must be a number ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            problems.append(f"feature {c.source!r} must be a number ({_where(bad)}, e.g. {short_repr(values[bad[0]])})")
             return None
-        return np.array(values, dtype=np.float64)  # None -> NaN
+        try:
+            col = np.array(values, dtype=np.float64)  # None -> NaN
+        except OverflowError:  # an integer beyond float64
+            bad = [i for i, v in enumerate(values) if type(v) is int and not _fits_float(v)]
+            example = short_repr(values[bad[0]])
+            problems.append(f"feature {c.source!r} must be a finite number ({_where(bad)}, e.g. {example})")
+            return None
+        if c.required and np.isnan(col).any():
+            rows = np.flatnonzero(np.isnan(col)).tolist()
+            problems.append(f"missing required feature {c.source!r} ({_where(rows)}: NaN)")
+            return None
+        return col
 
     @staticmethod
     def _categories(c: _Column, values: list, types: set, problems: list[str]) -> np.ndarray | None:
         if not types <= CATEGORY_TYPES:
             bad = [i for i, v in enumerate(values) if type(v) not in CATEGORY_TYPES]
-            problems.append(f"feature {c.source!r} must be a string ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            problems.append(f"feature {c.source!r} must be a string ({_where(bad)}, e.g. {short_repr(values[bad[0]])})")
             return None
         if int in types:
             values = [None if v is None else str(v) for v in values]
@@ -142,7 +160,8 @@ class MatrixBuilder:
             except ValueError:
                 bad = [i for i, v in enumerate(values) if isinstance(v, str) and not _is_iso_date(v)]
         if bad:
-            problems.append(f"feature {c.source!r} must be a YYYY-MM-DD date ({_where(bad)}, e.g. {values[bad[0]]!r})")
+            example = short_repr(values[bad[0]])
+            problems.append(f"feature {c.source!r} must be a YYYY-MM-DD date ({_where(bad)}, e.g. {example})")
             return None
         weekday = ((days.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.float64)
         weekday[np.isnat(days)] = np.nan
@@ -160,49 +179,66 @@ class ArrowMatrixBuilder:
 
     def matrix(self, table: Any) -> np.ndarray:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         n = table.num_rows
         if n == 0:
             raise InstanceError(["the Arrow stream holds no rows"])
+        names = table.column_names
+        twice = sorted({name for name in names if names.count(name) > 1} & set(self.builder.sources))
+        if twice:
+            raise InstanceError([f"the Arrow stream has more than one column {short_repr(name)}" for name in twice])
         out = np.empty((n, self.builder.width), dtype=np.float64)
         problems: list[str] = []
-        names = set(table.column_names)
+        present = set(names)
         for c in self.builder.columns:
-            if c.source not in names:
+            if c.source not in present:
                 if c.required:
                     problems.append(f"missing required feature {c.source!r} (no such column)")
                     continue
                 col = np.full(n, np.nan)
             else:
-                arr = table.column(c.source)
-                if pa.types.is_dictionary(arr.type):
-                    arr = arr.cast(arr.type.value_type)
-                t = arr.type
-                if c.required and arr.null_count:
-                    problems.append(f"missing required feature {c.source!r} ({arr.null_count} null rows)")
+                try:
+                    col = self._column(c, table.column(c.source), problems)
+                except (pa.ArrowException, OSError) as exc:  # a cast Arrow refuses
+                    problems.append(f"feature {c.source!r} cannot be read: {short_repr(str(exc))}")
                     continue
-                if c.kind == "numeric":
-                    if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
-                        problems.append(f"feature {c.source!r} must be a number, not Arrow {t}")
-                        continue
-                    col = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-                elif c.kind == "categorical":
-                    if pa.types.is_integer(t):
-                        arr, t = pc.cast(arr, pa.string()), pa.string()
-                    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-                        problems.append(f"feature {c.source!r} must be a string, not Arrow {t}")
-                        continue
-                    idx = pc.index_in(arr, value_set=self.vocab[c.source])
-                    col = pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False)  # not found -> NaN
-                else:
-                    col = self._weekday(c, arr, t, problems)
-                    if col is None:
-                        continue
+                if col is None:
+                    continue
             c.place(out, col)
         if problems:
             raise InstanceError(problems)
+        _refuse_infinite(self.builder.columns, out)
         return out
+
+    def _column(self, c: _Column, arr: Any, problems: list[str]) -> np.ndarray | None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        t = arr.type
+        if c.required and arr.null_count:
+            problems.append(f"missing required feature {c.source!r} ({arr.null_count} null rows)")
+            return None
+        if c.kind == "numeric":
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+                problems.append(f"feature {c.source!r} must be a number, not Arrow {t}")
+                return None
+            # safe=False: a 64-bit integer beyond 2**53 rounds, as it does in the JSON path.
+            col = pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+            if c.required and np.isnan(col).any():
+                problems.append(f"missing required feature {c.source!r} ({int(np.isnan(col).sum())} NaN rows)")
+                return None
+            return col
+        if c.kind == "categorical":
+            if pa.types.is_integer(t):
+                arr, t = pc.cast(arr, pa.string()), pa.string()
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+                problems.append(f"feature {c.source!r} must be a string, not Arrow {t}")
+                return None
+            idx = pc.index_in(arr, value_set=self.vocab[c.source])
+            return pc.cast(idx, pa.float64()).to_numpy(zero_copy_only=False)  # not found -> NaN
+        return self._weekday(c, arr, t, problems)
 
     @staticmethod
     def _weekday(c: _Column, arr: Any, t: Any, problems: list[str]) -> np.ndarray | None:
@@ -217,10 +253,35 @@ class ArrowMatrixBuilder:
             elif not pa.types.is_date32(t):
                 raise pa.ArrowInvalid(f"Arrow {t}")
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            problems.append(f"feature {c.source!r} must be a YYYY-MM-DD date ({exc})")
+            problems.append(f"feature {c.source!r} must be a YYYY-MM-DD date ({short_repr(str(exc))})")
             return None
         days = pc.cast(arr, pa.int32()).to_numpy(zero_copy_only=False)  # nulls -> NaN (float)
         return (days + EPOCH_WEEKDAY) % 7
+
+
+def read_arrow(raw: bytes, max_rows: int) -> Any:
+    """The Arrow IPC stream of a request body as a table, fully validated before any kernel
+    touches it (a stream with forged offsets would otherwise read out of bounds).
+
+    Stops at the batch that passes `max_rows` (`LimitExceeded`, checked by the caller).
+    """
+    import pyarrow as pa
+
+    from adctr.serving.limits import LimitExceeded
+
+    rows = 0
+    try:
+        reader = pa.ipc.open_stream(raw)
+        batches = []
+        for batch in reader:
+            rows += batch.num_rows
+            if rows > max_rows:
+                raise LimitExceeded("max_instances", max_rows, f"the Arrow stream's rows (more than {max_rows:,})")
+            batch.validate(full=True)
+            batches.append(batch)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+    except (pa.ArrowException, OSError) as exc:
+        raise InstanceError([f"the body is not an Arrow IPC stream: {short_repr(str(exc))}"]) from None
 
 
 def arrow_request_body(frame: Any) -> bytes:
@@ -252,6 +313,31 @@ def json_instances(frame: Any) -> list[dict[str, Any]]:
             inst[k] = v
         out.append(inst)
     return out
+
+
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+        return True
+    except OverflowError:
+        return False
+
+
+def short_repr(value: Any) -> str:
+    """A value quoted in a message: shortened, so a huge or deeply nested value stays small."""
+    return _SAMPLE.repr(value)
+
+
+def _refuse_infinite(columns: list[_Column], out: np.ndarray) -> None:
+    """One pass over the finished matrix (cheap); names the features only when it fails."""
+    if not np.isinf(out).any():
+        return
+    problems = []
+    for c in columns:
+        rows = np.flatnonzero(np.isinf(out[:, c.index])).tolist()
+        if rows:
+            problems.append(f"feature {c.source!r} must be a finite number ({_where(rows)}: infinity)")
+    raise InstanceError(problems)
 
 
 def _is_iso_date(v: str) -> bool:

@@ -10,6 +10,12 @@
     GET  /v1/models                  every slot
     GET  /metrics                    Prometheus text, per slot and version
     GET  /healthz
+    GET  /openapi.json               the request bodies and answers (`adctr.serving.openapi`)
+
+Inputs are bounded (config/slots.yaml `serving:`, `adctr.serving.limits`): a body over
+`max_body_bytes` or more than `max_instances` instances gets 413 naming the limit, before the
+body is read past it; a Content-Type other than JSON or Arrow gets 415; malformed JSON, NaN or
+Infinity, a stream that is not Arrow, or JSON nested too deeply gets 400 naming the problem.
 """
 
 from __future__ import annotations
@@ -33,12 +39,21 @@ from prometheus_client import (
 )
 
 from adctr.core.storage import ObjectStore
-from adctr.serving.instances import InstanceError
+from adctr.serving import openapi
+from adctr.serving.instances import InstanceError, read_arrow, short_repr
+from adctr.serving.limits import (
+    BadContentLength,
+    LimitExceeded,
+    ServingLimits,
+    check_instances,
+    json_instance_count,
+    read_body,
+)
 from adctr.serving.reader import NoVersionError, Poller, VersionPolicy, VersionReader
 
 log = logging.getLogger(__name__)
 
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
+ARROW_STREAM = openapi.ARROW_STREAM
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -116,16 +131,51 @@ class SlotService:
         }
 
 
-def _read_arrow(raw: bytes) -> Any:
-    import pyarrow as pa
+class UnsupportedMediaType(ValueError):
+    """The Content-Type is neither JSON nor an Arrow stream (HTTP 415)."""
 
+
+def _media_type(request: Request) -> str | None:
+    """`application/json; charset=utf-8` -> `application/json`; None when the header is absent."""
+    value = request.headers.get("content-type")
+    return None if value is None else value.partition(";")[0].strip().lower()
+
+
+def _is_json(media: str | None) -> bool:
+    """No Content-Type is taken as JSON (bare clients); `application/*+json` is JSON too."""
+    if media is None or media == "application/json":
+        return True
+    return media.startswith("application/") and media.endswith("+json")
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value (send null, or leave the feature out, for a missing value)")
+
+
+def _parse_json(raw: bytes) -> dict[str, Any]:
     try:
-        return pa.ipc.open_stream(raw).read_all()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InstanceError([f"the body is not an Arrow IPC stream: {exc}"]) from None
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InstanceError(["the body nests too deeply to parse as JSON"]) from None
+    except ValueError as exc:  # also UnicodeDecodeError and the integer digit limit
+        raise InstanceError([f"the body is not JSON: {str(exc)[:200]}"]) from None
+    if not isinstance(body, dict):
+        raise InstanceError(["the body must be an object with `instances` or `inputs`"])
+    return body
 
 
-def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
+def _version(requested: Any) -> int | None:
+    if requested is None or (isinstance(requested, int) and not isinstance(requested, bool)):
+        return requested
+    if isinstance(requested, str) and requested.isascii() and requested.isdigit() and len(requested) < 19:
+        return int(requested)
+    raise InstanceError([f"`version` must be an integer, not {short_repr(requested)}"])
+
+
+def create_app(service: SlotService, start_polling: bool = True, limits: ServingLimits | None = None) -> FastAPI:
+    """The FastAPI app; `limits` default to those of config/slots.yaml."""
+    limits = limits or ServingLimits.configured()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start_polling:
@@ -136,37 +186,41 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
             service.stop()
 
     app = FastAPI(title="adctr scoring service", version="1", lifespan=lifespan)
+    app.openapi = lambda: openapi.build(  # type: ignore[method-assign]  # rebuilt: follows hot swaps
+        app, list(service.readers), [lv.fitted.spec for r in service.readers.values() for lv in r.loaded.values()],
+        limits,
+    )
 
     def reader_for(slot: str) -> VersionReader:
         if slot not in service.readers:
             raise HTTPException(404, f"unknown slot {slot!r}; serving {sorted(service.readers)}")
         return service.readers[slot]
 
-    @app.post("/v1/models/{slot}:predict")
+    @app.post(openapi.PREDICT_PATH, responses=openapi.PREDICT_RESPONSES)
     async def predict(slot: str, request: Request) -> Response:
         """Scores inline on the event loop: CPU-bound work gains nothing from a thread hop
         under the GIL; run several workers (processes) for parallelism."""
         started = time.perf_counter()
         reader = reader_for(slot)
         version_label = "none"
+        requested: Any = None
         try:
-            raw = await request.body()
-            requested: Any = request.query_params.get("version")
-            if request.headers.get("content-type", "").startswith(ARROW_STREAM):
-                table = _read_arrow(raw)
+            media = _media_type(request)
+            arrow = media == ARROW_STREAM
+            if not arrow and not _is_json(media):
+                raise UnsupportedMediaType(
+                    f"Content-Type {short_repr(media)} is neither application/json nor {ARROW_STREAM}"
+                )
+            raw = await read_body(request, limits)
+            requested = request.query_params.get("version")
+            if arrow:
+                table = read_arrow(raw, limits.max_instances)
                 body = None
             else:
-                try:
-                    body = json.loads(raw)
-                except ValueError as exc:
-                    raise InstanceError([f"the body is not JSON: {exc}"]) from None
-                if not isinstance(body, dict):
-                    raise InstanceError(["the body must be an object with `instances` or `inputs`"])
+                body = _parse_json(raw)
+                check_instances(json_instance_count(body), limits)
                 requested = body.get("version", requested)
-            if isinstance(requested, str):
-                requested = int(requested) if requested.isdigit() else requested
-            if requested is not None and (not isinstance(requested, int) or isinstance(requested, bool)):
-                raise InstanceError([f"`version` must be an integer, not {requested!r}"])
+            requested = _version(requested)
             lv = reader.get(requested)
             version_label = str(lv.version)
             if body is None:
@@ -176,9 +230,18 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
         except NoVersionError as exc:
             service.metrics.requests.labels(slot, version_label, "unavailable").inc()
             raise HTTPException(503 if requested is None else 404, str(exc)) from None
-        except InstanceError as exc:
+        except LimitExceeded as exc:
+            service.metrics.requests.labels(slot, version_label, "too_large").inc()
+            detail = {"error": "request too large", "problems": [str(exc)], "limit": f"serving.{exc.key}",
+                      "value": exc.limit}  # fmt: skip
+            raise HTTPException(413, detail) from None
+        except UnsupportedMediaType as exc:
             service.metrics.requests.labels(slot, version_label, "bad_request").inc()
-            raise HTTPException(400, {"error": "invalid request", "problems": exc.problems}) from None
+            raise HTTPException(415, {"error": "unsupported media type", "problems": [str(exc)]}) from None
+        except (InstanceError, BadContentLength) as exc:
+            service.metrics.requests.labels(slot, version_label, "bad_request").inc()
+            problems = exc.problems if isinstance(exc, InstanceError) else [str(exc)]
+            raise HTTPException(400, {"error": "invalid request", "problems": problems}) from None
         except Exception:
             service.metrics.requests.labels(slot, version_label, "error").inc()
             log.exception("%s: predict failed", slot)
@@ -192,7 +255,7 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
         service.metrics.latency.labels(slot, version_label).observe(time.perf_counter() - started)
         return Response(payload, media_type="application/json")
 
-    @app.get("/v1/models/{slot}")
+    @app.get(openapi.STATUS_PATH, responses=openapi.STATUS_RESPONSES)
     def status(slot: str) -> dict[str, Any]:
         reader_for(slot)
         return service.describe(slot)
@@ -201,7 +264,7 @@ def create_app(service: SlotService, start_polling: bool = True) -> FastAPI:
     def all_status() -> list[dict[str, Any]]:
         return [service.describe(slot) for slot in sorted(service.readers)]
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
