@@ -58,7 +58,7 @@ def test_bigquery_sql_is_transpiled(wh: DuckDBWarehouse) -> None:
     wh.replace_partition_from_query(
         SCHEMA, D1,
         "select date_sub(date '2026-11-02', interval 1 day) as day, "
-        "cast(safe_divide(1, 0) as string) as k, 1 as n",
+        "cast(cast(safe_divide(1, 0) as int64) as string) as k, 1 as n",
     )  # fmt: skip
     assert wh.execute_native("select day, k, n from staging.things") == [(D1, None, 1)]
 
@@ -91,3 +91,21 @@ def test_the_lock_is_not_reentrant_and_its_timeout_names_the_file(tmp_path) -> N
     assert str(caught.value) == f"DuckDB warehouse {path} stayed locked by another writer for 1s"
     with DuckDBWarehouse(path, lock_timeout_seconds=1).lock():  # released after the failure
         pass
+
+
+def test_sessions_run_in_utc_whatever_the_machine_zone(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # BigQuery reads and extracts timestamps in UTC unless told otherwise; DuckDB would use TZ.
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+        got = wh.query_arrow(
+            "select extract(hour from timestamp '2024-01-07 20:00:00+00') as h, "
+            "extract(day from timestamp '2024-01-07 20:00:00') as d"
+        ).to_pylist()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert got == [{"h": 20, "d": 7}]

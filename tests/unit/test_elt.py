@@ -80,7 +80,7 @@ def _model_with(tmp_path, text: str) -> elt.SqlModel:  # noqa: ANN001
         ("select 1 as x\nfrom raw.ad_performance\nwhere (report_date = @ds", r"ad_performance.sql:3: syntax error"),
         ("select *\nfrom raw.no_such_table", r"ad_performance.sql:2: reads table `raw.no_such_table`"),
         ("select *\nfrom raw.ad_performance\nwhere x = {{ params.no_such }}", r"ad_performance.sql:3: template error"),
-        ("select approx_top_count(medium, 3) as x\nfrom raw.ad_performance", r"cannot run faithfully: APPROX_TOP_K"),
+        ("select approx_top_count(medium, 3) as x\nfrom raw.ad_performance", r"ad_performance.sql:1: uses a construct .* cannot run faithfully: APPROX_TOP_COUNT"),
     ],
 )
 def test_bad_sql_fails_with_file_and_line_before_anything_is_written(

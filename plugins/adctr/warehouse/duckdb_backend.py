@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import filelock
-import sqlglot
 
+from adctr.warehouse import bigquery_to_duckdb
 from adctr.warehouse.base import JobLabels, QueryParams, Warehouse, WarehouseError
 
 if TYPE_CHECKING:
@@ -30,15 +30,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def transpile(sql: str) -> str:
-    """BigQuery Standard SQL -> DuckDB SQL (one statement)."""
-    try:
-        statements = sqlglot.transpile(sql, read="bigquery", write="duckdb")
-    except sqlglot.errors.ParseError as exc:
-        raise WarehouseError(f"SQL does not parse as BigQuery: {exc}") from exc
-    if len(statements) != 1:
-        raise WarehouseError(f"expected one SQL statement, got {len(statements)}")
-    return statements[0]
+def transpile(sql: str, source: str = "<query>") -> str:
+    """BigQuery Standard SQL -> DuckDB SQL with BigQuery's values (one statement), or
+    UntranslatableSql naming `source`, the line and the construct (see bigquery_to_duckdb)."""
+    return bigquery_to_duckdb.translate(sql, source)
+
+
+def _int64_sums(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """BigQuery's SUM/COUNTIF of INT64 is INT64 (an overflow is an error); DuckDB widens them to
+    HUGEINT, which Arrow carries as decimal128. Cast back, raising where BigQuery would."""
+    types = [str(t) for t in rel.types]
+    if not any("HUGEINT" in t for t in types):
+        return rel
+    columns = [
+        f'CAST("{c}" AS {t.replace("HUGEINT", "BIGINT")}) AS "{c}"' if "HUGEINT" in t else f'"{c}"'
+        for c, t in zip(rel.columns, types)
+    ]
+    return rel.project(", ".join(columns))
 
 
 class DuckDBWarehouse(Warehouse):
@@ -78,9 +86,16 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection held under the file's exclusive lock (released on exit)."""
+        """A connection held under the file's exclusive lock (released on exit).
+
+        Sessions run in UTC, BigQuery's default time zone, whatever the machine's is (DuckDB
+        would take the local one for TIMESTAMP casts, EXTRACT and truncation), with the
+        functions the BigQuery translation calls.
+        """
         with self.lock():
             con = duckdb.connect(str(self.path))
+            con.execute("set TimeZone = 'UTC'")
+            bigquery_to_duckdb.register_functions(con)
             try:
                 yield con
             finally:
@@ -203,7 +218,7 @@ class DuckDBWarehouse(Warehouse):
         duck_sql = transpile(sql)
         with self.connect() as con:
             try:
-                return con.sql(duck_sql, params=query_params or None).to_arrow_table()
+                return _int64_sums(con.sql(duck_sql, params=query_params or None)).to_arrow_table()
             except duckdb.Error as exc:
                 raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
 

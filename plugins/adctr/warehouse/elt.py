@@ -237,7 +237,7 @@ def check(model: SqlModel, rendered: str) -> None:
     Errors name the file and the line (of the rendered SQL, quoted, as Jinja may shift lines).
     """
     import sqlglot
-    from sqlglot import ErrorLevel, exp
+    from sqlglot import exp
 
     where = display_path(model.sql_path)
     lines = rendered.splitlines()
@@ -261,12 +261,12 @@ def check(model: SqlModel, rendered: str) -> None:
                 f"{where}:{_line_of(rendered, table.name)}: reads table `{ref}`, which no schema "
                 f"file defines (sql/<dataset>/<table>.yml)"
             )
+    from adctr.warehouse.bigquery_to_duckdb import UntranslatableSql, translate
+
     try:
-        sqlglot.transpile(rendered, read="bigquery", write="duckdb", unsupported_level=ErrorLevel.RAISE)
-    except sqlglot.errors.UnsupportedError as exc:
-        raise SqlModelError(
-            f"{where}: uses a construct the embedded DuckDB warehouse cannot run faithfully: {exc}"
-        ) from exc
+        translate(rendered, source=where)
+    except UntranslatableSql as exc:  # names the file, the line and the construct
+        raise SqlModelError(str(exc)) from exc
 
 
 def build(
