@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Iterable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pytest
+import requests
 from adctr.core.table_schemas import all_schemas, get_schema
 
 if TYPE_CHECKING:
@@ -126,3 +134,47 @@ def chromium() -> str:
             pytrace=False,
         )
     return path
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scoring_service(
+    store: Path, slots: str, log: Path, poll_interval: float, env: dict[str, str] | None = None,
+    loaded: str | None = None,
+) -> Iterator[str]:
+    """The real scoring service (`python -m adctr.serving`) on a free loopback port; yields its
+    base URL once it answers /healthz (and, with `loaded`, once that slot has a model). On exit
+    it must end by the SIGTERM it is sent: a crash or a restart fails the test."""
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adctr.serving", "--store", str(store), "--slots", slots,
+         "--port", str(port), "--poll-interval", str(poll_interval)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root)]), **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"),  # a file, not a pipe: a full pipe stalls it
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = requests.get(f"{base}/healthz", timeout=1)
+                if health.ok and (loaded is None or health.json()["slots"][loaded]):
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "scoring service did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        # a segfault (-11) or any other exit would mean a request crashed the service
+        assert proc.returncode in (0, -15), log.read_text()[-3000:]

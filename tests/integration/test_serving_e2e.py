@@ -4,10 +4,7 @@ predictions equal training's."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -26,6 +23,7 @@ from adctr.serving.instances import arrow_request_body, json_instances
 from adctr.warehouse import get_warehouse
 
 from tests.conftest import ROOT
+from tests.helpers import scoring_service
 from training.config import model_config
 from training.dataset import training_splits
 
@@ -59,38 +57,10 @@ def variant_deployment(tmp_path: Path) -> Iterator[Path]:
         variants.remove(dags, VARIANT)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def service(isolated_var: Path, config_copy: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adctr.serving", "--store", str(isolated_var / "artifacts"),
-         "--slots", "ctr0,cvr0,cvr1", "--port", str(port), "--poll-interval", str(POLL_SECONDS)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
-            assert time.monotonic() < deadline, "scoring service did not start"
-            time.sleep(0.2)
+def service(isolated_var: Path, config_copy: Path, tmp_path: Path) -> Iterator[str]:
+    with scoring_service(isolated_var / "artifacts", "ctr0,cvr0,cvr1", tmp_path / "service.log", POLL_SECONDS) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        assert proc.returncode in (0, -15), "the scoring service crashed or restarted"
 
 
 def _served(url: str, slot: str) -> tuple[str, str, int] | None:

@@ -9,7 +9,6 @@ content types and schemas.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -35,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.helpers import tiny_model_files
+from tests.helpers import free_port, tiny_model_files
 
 LIMITS = ServingLimits(max_body_bytes=256 * 1024, max_instances=20)
 EXAMPLES_PER_OPERATION = 50
@@ -49,12 +48,6 @@ def _arrow_bytes(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))  # its caches, not ./.hypothesis
@@ -64,7 +57,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # One loaded slot: an unloaded one answers 503 by design (test_serving.py), which fuzzing
     # would rightly report as a 5xx.
     service = SlotService(store, ["ctr0"], poll_interval=3600)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service, limits=LIMITS), host="127.0.0.1", port=port,
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, name="fuzzed-service", daemon=True)

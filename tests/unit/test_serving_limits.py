@@ -8,12 +8,9 @@ a client or an attacker can send, answered 413/415/400, never 5xx, a hang or a c
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +24,7 @@ from adctr.core.storage import LocalStore
 from adctr.release import artifacts
 from adctr.serving.instances import arrow_request_body, json_instances
 
-from tests.helpers import synthetic_examples, tiny_model_files
+from tests.helpers import scoring_service, synthetic_examples, tiny_model_files
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_BODY = 64 * 1024
@@ -35,12 +32,6 @@ MAX_INSTANCES = 50
 ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}
 JSON = {"Content-Type": "application/json"}
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,33 +45,11 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = LocalStore(tmp / "store")
     version = artifacts.publish(store, "ctr", "main", tiny_model_files(), {"blessed": True}).version
     artifacts.copy_version(store, "models/ctr/main", version, "serving/ctr0")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'plugins'}:{ROOT}", "ADCTR_CONFIG_DIR": str(config)}
-    log = tmp / "service.log"  # a file, not a pipe: a full pipe would stall the service
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adctr.serving", "--store", str(tmp / "store"), "--slots", "ctr0",
-         "--port", str(port), "--poll-interval", "3600"],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).json()["slots"]["ctr0"]:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "scoring service did not start"
-            time.sleep(0.1)
+    log = tmp / "service.log"
+    with scoring_service(tmp / "store", "ctr0", log, poll_interval=3600, loaded="ctr0",
+                         env={"ADCTR_CONFIG_DIR": str(config)}) as base:  # fmt: skip
         yield f"{base}/v1/models/ctr0:predict"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        # a segfault (-11) or a traceback would mean a request crashed the service
-        assert proc.returncode in (0, -15), log.read_text()[-3000:]
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]  # no request raised
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]  # no request raised
 
 
 def _instances(n: int) -> list[dict]:
