@@ -5,6 +5,7 @@ Each component runs in its own process group, so teardown kills workers and chil
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from adctr.local import airflow_env as localenv
 from adctr.orchestration.pools import import_pools
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+VIEWER = "viewer"  # a second login, role viewer: may read DAGs, not run them
 
 
 def free_port() -> int:
@@ -44,6 +46,7 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{localenv.LOCAL_ADMIN_USER}:admin,{VIEWER}:viewer",
         }
         self.home = Path(self.env["AIRFLOW_HOME"])
         self.procs: dict[str, subprocess.Popen] = {}
@@ -57,13 +60,17 @@ class AirflowStack:
         for name, args in self.commands.items():
             self._launch(name, args)
         self.wait_for(lambda: self._get("/api/v2/monitor/health").status_code == 200, "api-server", 120)
-        token = self.session.post(
-            f"{self.base}/auth/token",
-            json={"username": localenv.LOCAL_ADMIN_USER, "password": localenv.LOCAL_ADMIN_PASSWORD},
-            timeout=10,
+        self.session.headers["Authorization"] = f"Bearer {self.login(localenv.LOCAL_ADMIN_USER)}"
+
+    def login(self, username: str) -> str:
+        """A JWT from POST /auth/token, with the password of the passwords file (the viewer's is
+        generated into it by the api-server)."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json").read_text())
+        token = requests.post(
+            f"{self.base}/auth/token", json={"username": username, "password": passwords[username]}, timeout=10
         )
         token.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        return token.json()["access_token"]
 
     @property
     def commands(self) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ from adctr.core.storage import get_store
 from adctr.release import artifacts, slots
 from adctr.warehouse import get_warehouse
 
-from tests.system.airflow_stack import AirflowStack
+from tests.system.airflow_stack import VIEWER, AirflowStack
 
 DAILY = "ad_performance_daily"
 RETRAIN = "ctr_cvr_retrain"
@@ -74,6 +74,49 @@ def _bad_conf_is_refused_before_a_run_exists(stack: AirflowStack) -> None:
     # A valid conf passes the guard (and is then Airflow's to run): checked by the backfills below.
 
 
+def _only_an_authorised_caller_learns_about_params(stack: AirflowStack) -> None:
+    """Airflow authenticates and authorises before the conf guard says anything: no token, a bad
+    token or a viewer's get Airflow's own 401/403, naming no Param; the admin (bearer or the UI's
+    session cookie) gets the guard's 400; an oversized body from the admin gets 413."""
+    params = set(stack.api("GET", f"/api/v2/dags/{RETRAIN}/details")["params"])
+    assert {"force_publish", "force_reason"} <= params, params
+    bad = {"force_publish": True}
+    window = {"from_date": "2026-11-02T08:00:00+09:00", "to_date": "2026-11-02T08:00:00+09:00"}
+    posts = [(f"/api/v2/dags/{RETRAIN}/dagRuns", {"logical_date": None, "conf": bad}),
+             ("/api/v2/backfills", {"dag_id": RETRAIN, **window, "dag_run_conf": bad})]  # fmt: skip
+    callers = {
+        "nobody": {},
+        "a bad token": {"Authorization": "Bearer not-a-token"},
+        "a forged token": {"Authorization": f"Bearer {stack.login(VIEWER)[:-8]}AAAAAAAA"},
+        "the viewer": {"Authorization": f"Bearer {stack.login(VIEWER)}"},
+    }
+    for who, headers in callers.items():
+        # Airflow's own answer to these credentials on a route the guard does not touch.
+        probe = requests.post(f"{stack.base}/api/v2/dags/{RETRAIN}/clearTaskInstances", headers=headers,
+                              json={"dry_run": True}, timeout=30)  # fmt: skip
+        for path, body in posts:
+            resp = requests.post(f"{stack.base}{path}", headers=headers, json=body, timeout=30)
+            assert resp.status_code in (401, 403), (who, path, resp.status_code, resp.text[:300])
+            assert (resp.status_code, resp.json()) == (probe.status_code, probe.json()), (who, path, resp.text)
+            assert not [p for p in params if p in resp.text], (who, path, resp.text)
+        print(f"conf guard: {who} -> HTTP {resp.status_code} {resp.json()}")
+    assert (requests.post(f"{stack.base}{posts[0][0]}", json=posts[0][1], timeout=30).status_code) == 401
+    assert probe.status_code == 403 and probe.json() == {"detail": "Forbidden"}  # the viewer
+
+    cookie = {"_token": stack.session.headers["Authorization"].removeprefix("Bearer ")}
+    for path, body in posts:
+        resp = requests.post(f"{stack.base}{path}", cookies=cookie, json=body, timeout=30)
+        assert resp.status_code == 400 and "force_reason: required when force_publish is true" in resp.json()["detail"], (
+            path, resp.status_code, resp.text[:300],
+        )  # fmt: skip
+    huge = {"logical_date": None, "conf": {"force_reason": "x" * (1024 * 1024)}}
+    resp = stack.session.post(f"{stack.base}{posts[0][0]}", json=huge, timeout=60)
+    assert resp.status_code == 413 and "larger than 1048576 bytes" in resp.json()["detail"], resp.text[:300]
+    for dag_id in (DAILY, RETRAIN, SYNC):
+        assert stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"] == 0, dag_id
+    assert stack.api("GET", "/api/v2/backfills", params={"dag_id": RETRAIN})["total_entries"] == 0
+
+
 def _run_summary_tab_shows_the_run(stack: AirflowStack) -> None:
     """Every run page has a "Run summary" tab (plugin external view) served by the plugin."""
     views = [v for p in stack.api("GET", "/api/v2/plugins")["plugins"] for v in p.get("external_views", [])]
@@ -100,6 +143,7 @@ def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator,
         for dag_id in (DAILY, RETRAIN, SYNC):
             stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200, f"{dag_id} parsed", 120)
         _bad_conf_is_refused_before_a_run_exists(stack)
+        _only_an_authorised_caller_learns_about_params(stack)
         # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
         _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
                   len(REPORT_DATES), {}, 600)  # fmt: skip

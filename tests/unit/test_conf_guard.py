@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from adctr.orchestration import conf_guard
@@ -61,41 +65,117 @@ def test_cross_field_rules(specs) -> None:  # noqa: ANN001
     assert _check(specs, "serving_slot_sync", {"action": "unpin", "slot": "cvr0", "reason": "release the rollback"}) == []
 
 
-def _call(middleware: conf_guard.ConfGuardMiddleware, path: str, body: dict) -> tuple[int, dict]:
+@pytest.fixture(scope="module")
+def airflow_auth() -> dict[str, str]:
+    """The session's metadata DB migrated and holding the project's serialized DAGs, and
+    Airflow's own auth manager (SimpleAuthManager, as configured) initialised in this process.
+    Returns real tokens by name: admin, viewer (role viewer: may read DAGs, not run them),
+    expired (the admin's, an hour ago) and forged (the admin's claims, another secret)."""
+    import jwt
+    from airflow.api_fastapi.app import init_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.datamodels.login import LoginBody
+    from airflow.api_fastapi.auth.managers.simple.services.login import SimpleAuthManagerLogin
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from adctr.local import airflow_env as localenv
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    localenv.write_passwords_file(Path(os.environ["AIRFLOW_HOME"]))
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        subprocess.run([airflow, *command], env=os.environ.copy(), check=True, capture_output=True,
+                       timeout=180)  # fmt: skip
+    manager = init_auth_manager()
+    login = LoginBody(username=localenv.LOCAL_ADMIN_USER, password=localenv.LOCAL_ADMIN_PASSWORD)
+    admin = SimpleAuthManagerLogin.create_token(login)
+    return {
+        "admin": admin,
+        "viewer": manager.generate_jwt(SimpleAuthManagerUser(username="viewer", role="viewer")),
+        "expired": SimpleAuthManagerLogin.create_token(login, expiration_time_in_seconds=-3600),
+        "forged": jwt.encode(jwt.decode(admin, options={"verify_signature": False}), "x" * 64, "HS512"),
+    }
+
+
+def _call(middleware: conf_guard.ConfGuardMiddleware, path: str, body: dict, token: str | None = None,
+          cookie: bool = False) -> tuple[int, dict, bool]:
+    """(status, JSON body, whether the app got the client's own `receive`) of one POST."""
     sent: list[dict] = []
-    chunks = [json.dumps(body).encode()[:5], json.dumps(body).encode()[5:]]
+    raw = json.dumps(body).encode()
+    chunks = [raw[:5], raw[5:]]
 
     async def receive() -> dict:
         chunk = chunks.pop(0)
         return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
 
+    receive.from_client = True  # type: ignore[attr-defined]
+
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(middleware({"type": "http", "method": "POST", "path": path}, receive, send))
-    return sent[0]["status"], json.loads(sent[1]["body"])
+    headers = [(b"content-type", b"application/json")]
+    if token and cookie:
+        headers.append((b"cookie", f"_token={token}".encode()))
+    elif token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers, "query_string": b""}
+    asyncio.run(middleware(scope, receive, send))
+    untouched = (b"x-untouched", b"1") in sent[0].get("headers", [])
+    return sent[0]["status"], json.loads(sent[1]["body"]), untouched
 
 
-def test_middleware_refuses_before_the_app_and_replays_the_body_otherwise(specs, monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(conf_guard, "dag_param_specs", lambda dag_id: specs.get(dag_id))
+async def _echo(scope: dict, receive, send) -> None:  # noqa: ANN001
+    """Stands for Airflow's routes: echoes the body it receives (status 200), and says whether
+    it reads the client's stream itself (the middleware buffered nothing)."""
+    untouched = getattr(receive, "from_client", False)
+    body = b""
+    while True:
+        message = await receive()
+        body += message["body"]
+        if not message["more_body"]:
+            break
+    headers = [(b"x-untouched", b"1")] if untouched else []
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
-    async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
-        body = b""
-        while True:
-            message = await receive()
-            body += message["body"]
-            if not message["more_body"]:
-                break
-        await send({"type": "http.response.start", "status": 200})
-        await send({"type": "http.response.body", "body": body})
 
-    guard = conf_guard.ConfGuardMiddleware(app)
-    status, body = _call(guard, "/api/v2/dags/ctr_cvr_retrain/dagRuns", {"conf": {"force_publish": True}})
+TRIGGER = "/api/v2/dags/ctr_cvr_retrain/dagRuns"
+BAD = {"conf": {"force_publish": True}}
+
+
+def test_an_authorised_caller_gets_every_problem_before_the_app(airflow_auth) -> None:  # noqa: ANN001
+    guard = conf_guard.ConfGuardMiddleware(_echo)
+    status, body, _ = _call(guard, TRIGGER, BAD, airflow_auth["admin"])
     assert status == 400 and body["detail"] == (
         "Invalid conf for ctr_cvr_retrain: force_reason: required when force_publish is true"
     )
-    status, body = _call(guard, "/api/v2/backfills", {"dag_id": "ad_performance_daily", "dag_run_conf": {"lookback": 2}})
+    # The UI's trigger form authenticates with the session cookie instead of a bearer token.
+    assert _call(guard, TRIGGER, BAD, airflow_auth["admin"], cookie=True)[0] == 400
+    backfill = {"dag_id": "ad_performance_daily", "dag_run_conf": {"lookback": 2}}
+    status, body, _ = _call(guard, "/api/v2/backfills", backfill, airflow_auth["admin"])
     assert status == 400 and "lookback: unknown param" in body["detail"]
     ok = {"conf": {"lookback_days": 2}, "logical_date": None}
-    assert _call(guard, "/api/v2/dags/ad_performance_daily/dagRuns", ok) == (200, ok)  # body reaches the app intact
-    assert _call(guard, "/api/v2/dags/no_such_dag/dagRuns", {"conf": {"x": 1}}) == (200, {"conf": {"x": 1}})
+    # A good conf reaches the app intact (replayed), and so does an unknown DAG's (Airflow: 404).
+    assert _call(guard, "/api/v2/dags/ad_performance_daily/dagRuns", ok, airflow_auth["admin"]) == (200, ok, False)
+    unknown = {"conf": {"x": 1}}
+    assert _call(guard, "/api/v2/dags/no_such_dag/dagRuns", unknown, airflow_auth["admin"])[:2] == (200, unknown)
+
+
+@pytest.mark.parametrize("who", [None, "expired", "forged", "viewer"])
+def test_a_caller_airflow_would_refuse_reaches_airflow_untouched(airflow_auth, who: str | None) -> None:  # noqa: ANN001
+    """No token, an expired or forged one, or a role that may not run DAGs: the request goes to
+    Airflow as it came (Airflow answers its own 401/403), and the guard names no Param."""
+    guard = conf_guard.ConfGuardMiddleware(_echo)
+    token = airflow_auth[who] if who else None
+    assert _call(guard, TRIGGER, BAD, token) == (200, BAD, True)
+    assert _call(guard, TRIGGER, BAD, token, cookie=True) == (200, BAD, True)
+    backfill = {"dag_id": "ctr_cvr_retrain", "dag_run_conf": {"force_publish": True}}
+    # A backfill names its DAG in the body: an authenticated viewer's is read, then handed on.
+    assert _call(guard, "/api/v2/backfills", backfill, token)[:2] == (200, backfill)
+
+
+def test_the_buffered_body_is_capped_and_unauthenticated_bodies_are_not_buffered(airflow_auth) -> None:  # noqa: ANN001
+    guard = conf_guard.ConfGuardMiddleware(_echo, max_body_bytes=64)
+    big = {"conf": {"force_reason": "x" * 200}}
+    too_large = (413, {"detail": "Request body larger than 64 bytes"})
+    assert _call(guard, TRIGGER, big, airflow_auth["admin"])[:2] == too_large
+    # Without credentials the guard reads nothing itself: the app gets the client's stream.
+    assert _call(guard, TRIGGER, big) == (200, big, True)
+    assert conf_guard.ConfGuardMiddleware(_echo).max_body_bytes == 1024 * 1024  # config/pipeline.yaml

@@ -34,6 +34,12 @@ def _jwt_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
+def local_parallelism() -> int:
+    """Task slots of the local LocalExecutor: one per CPU this process may use, at least 2.
+    Airflow's default (32) starts 32 worker processes, whatever the machine."""
+    return max(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2)
+
+
 def write_passwords_file(home: Path) -> Path:
     path = home / "simple_auth_manager_passwords.json"
     home.mkdir(parents=True, exist_ok=True)
@@ -72,6 +78,8 @@ def airflow_env(simulator_url: str | None = None) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(home),
         "AIRFLOW__API__SECRET_KEY": _jwt_secret(home),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        # An explicit AIRFLOW__CORE__PARALLELISM in the shell wins.
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM") or str(local_parallelism()),
         "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root)]),
     }
     if simulator_url:

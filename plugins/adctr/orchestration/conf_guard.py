@@ -16,6 +16,13 @@ module adds what a whole-conf check needs:
 answering HTTP 400 before Airflow creates anything. It is registered by
 `plugins/adctr_operations.py`. The tasks keep their own checks for runs created elsewhere
 (`dag.test`, the CLI).
+
+A root middleware runs before Airflow's route dependencies, so the guard first asks Airflow
+itself who the caller is and whether they may run the DAG (the same `get_user` and
+`requires_access_dag` the trigger and backfill routes depend on). Only an authenticated caller
+allowed to create runs of that DAG gets the 400 naming its Params; anyone else's request goes
+to Airflow untouched (and unread), which answers its own 401/403. The buffered body is capped
+(`conf_guard_max_body_bytes` in config/pipeline.yaml, HTTP 413 beyond it).
 """
 
 from __future__ import annotations
@@ -107,17 +114,75 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 
-class ConfGuardMiddleware:
-    """ASGI middleware: HTTP 400 `{"detail": ...}` for a trigger or backfill with bad conf."""
+async def caller(request: Any) -> Any | None:
+    """The user Airflow would see on this request (bearer token, else session cookie), or None
+    when Airflow would refuse it (no, invalid, expired or revoked token)."""
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+    from fastapi import HTTPException
 
-    def __init__(self, app: Callable) -> None:
+    try:
+        return await get_user(request, None, await bearer_scheme(request))
+    except HTTPException:
+        return None
+
+
+async def may_create_runs(request: Any, user: Any, dag_id: str) -> bool:
+    """Whether Airflow lets `user` create runs of `dag_id` (what trigger and backfill require)."""
+    import anyio
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+    from fastapi import HTTPException
+
+    check = requires_access_dag("POST", DagAccessEntity.RUN, dag_id)
+    try:
+        await anyio.to_thread.run_sync(check, request, user)  # looks the DAG's team up in the DB
+    except HTTPException:
+        return False
+    return True
+
+
+async def _answer(send: Send, status: int, detail: str) -> None:
+    payload = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": payload})
+
+
+class ConfGuardMiddleware:
+    """ASGI middleware: HTTP 400 `{"detail": ...}` for a trigger or backfill with bad conf, sent
+    only to a caller Airflow authenticates and authorises for that DAG."""
+
+    def __init__(self, app: Callable, max_body_bytes: int | None = None) -> None:
         self.app = app
+        if max_body_bytes is None:
+            from adctr.core import settings
+
+            max_body_bytes = int(settings.load_config("pipeline")["conf_guard_max_body_bytes"])
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if scope.get("type") != "http" or scope.get("method") != "POST" or not (
-            _DAG_RUNS.search(scope.get("path", "")) or _BACKFILLS.search(scope.get("path", ""))
+            _DAG_RUNS.search(path) or _BACKFILLS.search(path)
         ):
             await self.app(scope, receive, send)
+            return
+        from starlette.requests import Request
+
+        request = Request(scope)
+        user = await caller(request)
+        if user is None:  # Airflow answers 401/403 itself; nothing read, nothing said
+            await self.app(scope, receive, send)
+            return
+        path_match = _DAG_RUNS.search(path)
+        if path_match and not await may_create_runs(request, user, path_match["dag_id"]):
+            await self.app(scope, receive, send)
+            return
+
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _answer(send, 413, f"Request body larger than {self.max_body_bytes} bytes")
             return
         messages, body = [], b""
         while True:
@@ -126,6 +191,9 @@ class ConfGuardMiddleware:
             if message["type"] != "http.request":
                 break
             body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await _answer(send, 413, f"Request body larger than {self.max_body_bytes} bytes")
+                return
             if not message.get("more_body"):
                 break
 
@@ -133,19 +201,14 @@ class ConfGuardMiddleware:
             return messages.pop(0) if messages else await receive()
 
         try:
-            target = _target(scope["path"], json.loads(body or b"null"))
+            target = _target(path, json.loads(body or b"null"))
         except ValueError:
             target = None  # not JSON: FastAPI answers it
-        if target is not None:
+        if target is not None and (path_match or await may_create_runs(request, user, target[0])):
             import anyio
 
             problems = await anyio.to_thread.run_sync(problems_for, *target)
             if problems:
-                detail = f"Invalid conf for {target[0]}: " + "; ".join(problems)
-                payload = json.dumps({"detail": detail}).encode()
-                await send({"type": "http.response.start", "status": 400,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(payload)).encode())]})  # fmt: skip
-                await send({"type": "http.response.body", "body": payload})
+                await _answer(send, 400, f"Invalid conf for {target[0]}: " + "; ".join(problems))
                 return
         await self.app(scope, replay, send)
