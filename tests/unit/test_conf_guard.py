@@ -179,3 +179,16 @@ def test_the_buffered_body_is_capped_and_unauthenticated_bodies_are_not_buffered
     # Without credentials the guard reads nothing itself: the app gets the client's stream.
     assert _call(guard, TRIGGER, big) == (200, big, True)
     assert conf_guard.ConfGuardMiddleware(_echo).max_body_bytes == 1024 * 1024  # config/pipeline.yaml
+
+
+def test_an_airflow_whose_auth_helpers_differ_gets_the_request_untouched(airflow_auth, monkeypatch) -> None:  # noqa: ANN001
+    """Cloud Composer runs an older Airflow: if its `get_user` takes other arguments, the guard
+    must not guess who the caller is (nor answer 500): Airflow alone answers the request."""
+    from airflow.api_fastapi.core_api import security
+
+    async def other_signature(request) -> None:  # noqa: ANN001 - a different Airflow's helper
+        raise AssertionError("not called with this signature")
+
+    monkeypatch.setattr(security, "get_user", other_signature)
+    guard = conf_guard.ConfGuardMiddleware(_echo)
+    assert _call(guard, TRIGGER, BAD, airflow_auth["admin"]) == (200, BAD, True)

@@ -122,12 +122,9 @@ def test_no_request_gets_a_5xx_and_every_answer_keeps_to_the_schema(
         STATUSES[(f"{method} {path}", response.status_code)] += 1
 
     fuzz()
-
-
-def test_the_fuzzing_reached_scoring_and_refusals() -> None:
-    """Run after the fuzz test (same module): generated requests were scored and refused."""
-    if not STATUSES:
-        pytest.skip("run with the fuzz test")
-    predict = {status: n for (label, status), n in STATUSES.items() if label == " ".join(OPERATIONS[0])}
-    assert predict.get(200) and predict.get(400), STATUSES
-    assert not any(status >= 500 for _, status in STATUSES), STATUSES
+    if (method, path) == OPERATIONS[0]:
+        # The generated requests reached the handler's own validation (not only routing's 404).
+        # Which of them happen to be scorable depends on generation, so scoring answers (200)
+        # are asserted by test_serving_limits.py on fixed requests, not here.
+        predict = {status: n for (label, status), n in STATUSES.items() if label == f"{method} {path}"}
+        assert predict.get(400), STATUSES
