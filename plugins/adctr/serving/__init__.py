@@ -2,6 +2,8 @@
 
 - `instances`: the loose feature interface (extra features ignored, optional ones defaulted,
   missing required ones or wrong types refused with the names listed).
+- `jsonbody`: JSON bodies decoded (msgspec) straight into the matrix; anything unusual goes
+  to the validating path of `instances`.
 - `reader`: version policies (`latest`, `latest: k`, `specific: [..]`), hash-verified loads,
   polling and hot swap of `serving/<slot>/<version>/` (or any version folder).
 - `service`: the reference scoring service (FastAPI + Prometheus metrics).

@@ -25,6 +25,7 @@ from adctr.model import contract
 from adctr.model.contract import FittedModel, load_model
 from adctr.release import artifacts
 from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
+from adctr.serving.jsonbody import JsonBodyDecoder
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class LoadedVersion:
     fitted: FittedModel
     builder: MatrixBuilder
     arrow_builder: ArrowMatrixBuilder
+    json_body: JsonBodyDecoder
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -140,7 +142,8 @@ class VersionReader:
             files[contract.MODEL_FILE].decode("utf-8"), files[contract.FEATURE_SPEC_FILE].decode("utf-8")
         )
         builder = MatrixBuilder(fitted.spec)
-        return LoadedVersion(version, manifest, sha, fitted, builder, ArrowMatrixBuilder(builder, fitted.spec))
+        return LoadedVersion(version, manifest, sha, fitted, builder, ArrowMatrixBuilder(builder, fitted.spec),
+                             JsonBodyDecoder(builder))  # fmt: skip
 
     def poll(self) -> dict[int, LoadedVersion]:
         """Re-read the folder, load what the policy selects, swap in the new set.

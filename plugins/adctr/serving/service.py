@@ -27,6 +27,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
+import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import (
@@ -49,11 +51,12 @@ from adctr.serving.limits import (
     json_instance_count,
     read_body,
 )
-from adctr.serving.reader import NoVersionError, Poller, VersionPolicy, VersionReader
+from adctr.serving.reader import LoadedVersion, NoVersionError, Poller, VersionPolicy, VersionReader
 
 log = logging.getLogger(__name__)
 
 ARROW_STREAM = openapi.ARROW_STREAM
+_ENCODE = msgspec.json.Encoder().encode  # a tenth of json.dumps' time for 1,000 floats
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -172,6 +175,32 @@ def _version(requested: Any) -> int | None:
     raise InstanceError([f"`version` must be an integer, not {short_repr(requested)}"])
 
 
+def _fast_json(reader: VersionReader, raw: bytes, limits: ServingLimits,
+               query_version: str | None) -> tuple[LoadedVersion, np.ndarray] | None:  # fmt: skip
+    """The usual JSON request in one pass (`adctr.serving.jsonbody`); None: anything else, which
+    the validating path answers (or refuses, naming the problem) as it always did."""
+    loaded = reader.loaded  # one reference for the whole request
+    if not loaded:
+        return None
+    lv = loaded[max(loaded)]
+    parsed = lv.json_body.decode(raw)
+    if parsed is None or parsed.count > limits.max_instances:
+        return None
+    try:
+        requested = _version(query_version if parsed.version is msgspec.UNSET else parsed.version)
+    except InstanceError:
+        return None
+    if requested is not None and requested != lv.version:
+        if requested not in loaded:
+            return None
+        lv = loaded[requested]
+        parsed = lv.json_body.decode(raw)  # with that version's features and types
+        if parsed is None:
+            return None
+    matrix = lv.json_body.matrix(parsed)
+    return None if matrix is None else (lv, lv.fitted.predict_matrix(matrix))
+
+
 def create_app(service: SlotService, start_polling: bool = True, limits: ServingLimits | None = None) -> FastAPI:
     """The FastAPI app; `limits` default to those of config/slots.yaml."""
     limits = limits or ServingLimits.configured()
@@ -213,20 +242,25 @@ def create_app(service: SlotService, start_polling: bool = True, limits: Serving
                 )
             raw = await read_body(request, limits)
             requested = request.query_params.get("version")
-            if arrow:
-                table = read_arrow(raw, limits.max_instances)
-                body = None
-            else:
-                body = _parse_json(raw)
-                check_instances(json_instance_count(body), limits)
-                requested = body.get("version", requested)
-            requested = _version(requested)
-            lv = reader.get(requested)
-            version_label = str(lv.version)
-            if body is None:
-                predictions = lv.predict_arrow(table)
-            else:
-                predictions = lv.predict(body.get("instances"), body.get("inputs"))
+            fast = None if arrow else _fast_json(reader, raw, limits, requested)
+            if fast is not None:
+                lv, predictions = fast
+                version_label = str(lv.version)
+            else:  # the validating path: Arrow, and every JSON body the fast path leaves
+                if arrow:
+                    table = read_arrow(raw, limits.max_instances)
+                    body = None
+                else:
+                    body = _parse_json(raw)
+                    check_instances(json_instance_count(body), limits)
+                    requested = body.get("version", requested)
+                requested = _version(requested)
+                lv = reader.get(requested)
+                version_label = str(lv.version)
+                if body is None:
+                    predictions = lv.predict_arrow(table)
+                else:
+                    predictions = lv.predict(body.get("instances"), body.get("inputs"))
         except NoVersionError as exc:
             service.metrics.requests.labels(slot, version_label, "unavailable").inc()
             raise HTTPException(503 if requested is None else 404, str(exc)) from None
@@ -246,7 +280,7 @@ def create_app(service: SlotService, start_polling: bool = True, limits: Serving
             service.metrics.requests.labels(slot, version_label, "error").inc()
             log.exception("%s: predict failed", slot)
             raise
-        payload = json.dumps({
+        payload = _ENCODE({
             "slot": slot, "model": lv.model, "variant": lv.variant, "version": lv.version,
             "predictions": predictions.tolist(),
         })  # fmt: skip
