@@ -43,6 +43,7 @@ $(PY): | check-python
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): requirements.txt | $(PY)
+	@$(PY) -c '$(PYTHON_OK)' || { echo "make: $(VENV) was made by Python $$($(PY) -c '$(PYTHON_VERSION)'); needs $(PYTHON_MIN) or a newer 3.11.x: rm -rf $(VENV) and re-run (PYTHON= picks the interpreter)" >&2; exit 2; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 

@@ -295,7 +295,15 @@ def test_dry_run_bytes_is_a_free_dry_run(wh: BigQueryWarehouse, bq: FakeBigQuery
     (dry,), real = _query_jobs(bq)
     assert real == [] and dry["dryRun"] is True and dry["query"]["useQueryCache"] is False
     assert dry["query"]["queryParameters"][0]["parameterType"] == {"type": "DATE"}
-    assert wh.sqlalchemy_url() == f"bigquery://{PROJECT}"
+    # GX's validation queries go through sqlalchemy-bigquery: the URL carries the DAG's budget,
+    # which sqlalchemy-bigquery sets as each job's maximum_bytes_billed.
+    url = wh.sqlalchemy_url()
+    assert url == f"bigquery://{PROJECT}?maximum_bytes_billed={wh.cost.budget_for('default')}"
+    from sqlalchemy.engine.url import make_url
+    from sqlalchemy_bigquery.parse_url import parse_url
+
+    job_config = parse_url(make_url(url))[6]
+    assert job_config.maximum_bytes_billed == wh.cost.budget_for("default")
 
 
 def test_sql_check_dry_run_prints_the_guard_of_every_file(

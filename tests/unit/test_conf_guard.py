@@ -192,3 +192,25 @@ def test_an_airflow_whose_auth_helpers_differ_gets_the_request_untouched(airflow
     monkeypatch.setattr(security, "get_user", other_signature)
     guard = conf_guard.ConfGuardMiddleware(_echo)
     assert _call(guard, TRIGGER, BAD, airflow_auth["admin"]) == (200, BAD, True)
+
+
+def test_an_airflow_whose_dag_access_check_differs_gets_the_request_untouched(airflow_auth, monkeypatch) -> None:  # noqa: ANN001
+    """`requires_access_dag` took no DAG-id argument before Airflow 3.1.8, and the guard uses
+    the form all versions share; a check that still cannot be called means: step aside."""
+    from airflow.api_fastapi.core_api import security
+
+    real = security.requires_access_dag
+
+    def airflow_3_1_0(method, access_entity=None):  # noqa: ANN001, ANN202 - its signature
+        return real(method, access_entity)
+
+    monkeypatch.setattr(security, "requires_access_dag", airflow_3_1_0)
+    guard = conf_guard.ConfGuardMiddleware(_echo)
+    assert _call(guard, TRIGGER, BAD, airflow_auth["admin"])[0] == 400  # still guarded on 3.1.0
+    assert _call(guard, TRIGGER, BAD, airflow_auth["viewer"]) == (200, BAD, True)
+
+    def unknown(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise TypeError("another signature")
+
+    monkeypatch.setattr(security, "requires_access_dag", unknown)
+    assert _call(guard, TRIGGER, BAD, airflow_auth["admin"]) == (200, BAD, True)

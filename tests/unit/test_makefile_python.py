@@ -69,3 +69,12 @@ def test_a_suitable_python_is_found_and_named(tmp_path: Path) -> None:
                           f"PYTHON={sys.executable}"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert f"using {sys.executable} (Python {'.'.join(map(str, sys.version_info[:3]))})" in out.stdout
+
+
+def test_a_venv_made_by_a_too_old_python_is_refused_not_installed_into(tmp_path: Path) -> None:
+    """The state a failed first `make demo` on 3.11.2 leaves: the next run must say so, not die in pip."""
+    _old_python(tmp_path / "project" / ".venv" / "bin", "python")
+    out = _make(tmp_path, f"PYTHON={sys.executable}")
+    assert out.returncode != 0
+    assert ".venv was made by Python 3.11.2" in out.stderr and "rm -rf .venv" in out.stderr
+    assert not (tmp_path / "project" / ".venv" / ".requirements-installed").exists()

@@ -281,8 +281,12 @@ class BigQueryWarehouse(Warehouse):
         return {f.name: legacy.get(f.field_type, f.field_type) for f in table.schema}
 
     def sqlalchemy_url(self) -> str:
-        """For SQL-pushdown validation (sqlalchemy-bigquery, Application Default Credentials)."""
-        return f"bigquery://{self.project}"
+        """For SQL-pushdown validation (sqlalchemy-bigquery, Application Default Credentials).
+        GX's queries do not pass through `_run`, so the cost guard reaches them through the URL:
+        each job sqlalchemy-bigquery runs carries the calling DAG's budget as
+        `maximumBytesBilled` (BigQuery refuses a query that would bill more)."""
+        budget = self.cost.budget_for(JobLabels.from_environment().dag_id)
+        return f"bigquery://{self.project}?maximum_bytes_billed={budget}"
 
     def dry_run(self, sql: str, query_params: QueryParams | None = None) -> tuple[int, int]:
         """(bytes processed, tables referenced) of a BigQuery dry run: free, nothing runs."""
