@@ -81,14 +81,20 @@ def _raw_request(url: str, head: str, chunks: Iterator[bytes], cap: int) -> tupl
             if sent >= cap:
                 break
             sock.setblocking(True)
-            sock.sendall(chunk)
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):  # answered and closed: read it
+                break
             sock.setblocking(False)
             sent += len(chunk)
             time.sleep(0.002)  # the service gets >= 0.5 s to answer before `sent` reaches 2 MiB
         sock.setblocking(True)
         sock.settimeout(10)
         while b"\r\n\r\n" not in answer:
-            more = sock.recv(65536)
+            try:
+                more = sock.recv(65536)
+            except ConnectionResetError:  # the service closed after answering; keep what came
+                break
             if not more:
                 break
             answer += more
