@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ import requests
 from adctr.local import airflow_env as localenv
 from adctr.orchestration.pools import import_pools
 
+from tests.helpers import free_port
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 VIEWER = "viewer"  # a second login, role viewer: may read DAGs, not run them
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class AirflowStack:
