@@ -39,7 +39,7 @@ def _config_dir(tmp: Path, rows: int, page_size: int) -> Path:
     shutil.copytree(ROOT / "config", cfg_dir)
     sim = yaml.safe_load((cfg_dir / "simulator.yaml").read_text())
     advertisers = max(1, math.ceil(rows / (len(MEDIA) * 3 * CREATIVES_PER_ADVERTISER)))
-    sim["world"].update(advertisers=advertisers, new_creative_share=0.0)
+    sim["world"].update(advertisers=advertisers)  # every creative slot of the world serves each day
     sim["report"].update(page_size=page_size)
     (cfg_dir / "simulator.yaml").write_text(yaml.safe_dump(sim))
     media = yaml.safe_load((cfg_dir / "media.yaml").read_text())

@@ -8,6 +8,10 @@ it fires: on the listed request numbers of that (stream, medium) counter (`on_re
     status   : http_429, http_5xx, slow, drop_connection, job_failed
     download : http_429, http_5xx, slow, drop_connection, truncated_page, duplicated_page
     job      : schema_drift (rename / extra_columns), bad_rows (see BAD_ROW_KINDS)
+    assets   : http_429, http_5xx, slow, drop_connection, truncated_page, duplicated_page
+    ads      : (as assets) -- the JSON listings GET /api/v1/assets and /api/v1/ads; a
+               truncated page keeps the first half of its rows, a duplicated page is another
+               page's answer
 
 Example (config/simulator.yaml `faults:` or `PUT /admin/faults`):
     - {kind: http_429, stream: download, on_requests: [1, 2], retry_after: 0.2}
@@ -31,11 +35,17 @@ import pyarrow as pa
 
 from adctr.simulator.world import stream_seed
 
+# The CSV download and the JSON listings page the same way, so they fail the same ways.
+PAGE_KINDS = frozenset(
+    {"http_429", "http_5xx", "slow", "drop_connection", "truncated_page", "duplicated_page"}
+)
 STREAM_KINDS = {
     "create": {"http_429", "http_5xx", "slow", "drop_connection"},
     "status": {"http_429", "http_5xx", "slow", "drop_connection", "job_failed"},
-    "download": {"http_429", "http_5xx", "slow", "drop_connection", "truncated_page", "duplicated_page"},
+    "download": PAGE_KINDS,
     "job": {"schema_drift", "bad_rows"},
+    "assets": PAGE_KINDS,
+    "ads": PAGE_KINDS,
 }
 BAD_ROW_KINDS = (
     "negative_count", "clicks_gt_impressions", "null_id", "unknown_currency",

@@ -9,11 +9,22 @@ path regex mapped to a function over `SimulatorState` (state.py):
     GET  /api/v1/report_jobs/<id>/download?page=N   CSV page with a header line; headers
                                            X-Report-Page, X-Report-Page-Count, X-Report-Page-Rows
     GET  /api/v1/ground_truth?medium=&date=         true CTR/CVR and final counts (JSON)
+    GET  /api/v1/assets?medium=&account_id=&page=N  JSON page of the assets as of today:
+                                           {"medium", "account_id", "as_of", "page", "page_count",
+                                            "page_size", "row_count", "assets": [...]}
+    GET  /api/v1/ads?medium=&account_id=&page=N     the same envelope, "ads": [...] (creatives
+                                           with their asset ids, launch/end date, status)
+    POST /api/v1/combination_truth  {"date", "medium", "device", "combinations": [[h, d, i]]}
+                                           true CTR/CVR as new creatives (age 0); 413 above
+                                           combination_truth.max_combinations
+    GET  /api/v1/combination_truth/summary?date=&medium=&device=&metric=ctr|cvr   per ad
+                                           group: best combination, mean and served true rate
     PUT  /admin/clock   {"today": "YYYY-MM-DD" | null}   move the simulator's today
     PUT  /admin/faults  {"faults": [...]}                replace the fault rules (faults.py)
     GET  /admin/faults                                   rules and how often each kind fired
     GET  /healthz
 Every call except /healthz needs `Authorization: Bearer <token>`; a wrong token is a 401.
+The listings have their own fault streams ("assets", "ads"; faults.py).
 A job's rows are fixed when it is created: the report as of the simulator's today, so a
 later job for the same day shows its restated (grown) conversions.
 """
@@ -114,6 +125,34 @@ def _ground_truth(h: _Handler, params: dict[str, str], query: dict[str, str]) ->
     h.send_json(HTTPStatus.OK, h.state.ground_truth(query["medium"], day))
 
 
+def _listing(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
+    """A JSON page of assets or ads, with its stream's faults (as the CSV download has)."""
+    listing = params["listing"]
+    medium = query.get("medium", "")
+    rules = h.state.faults.fire(listing, medium)
+    _apply_transport_faults(rules)
+    page = int(query.get("page", "1"))
+    body = h.state.listing(listing, medium, query["account_id"], page)
+    for rule in rules:
+        if rule.kind == "truncated_page":
+            body[listing] = body[listing][: len(body[listing]) // 2]
+        if rule.kind == "duplicated_page" and body["page_count"] > 1:
+            body = h.state.listing(
+                listing, medium, query["account_id"], page - 1 if page > 1 else page + 1
+            )
+    h.send_json(HTTPStatus.OK, body)
+
+
+def _combination_truth(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
+    h.send_json(HTTPStatus.OK, h.state.combination_truth(h.json_body()))
+
+
+def _combination_summary(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
+    day = date.fromisoformat(query["date"])
+    metric = query.get("metric", "ctr")
+    h.send_json(HTTPStatus.OK, h.state.combination_summary(day, query["medium"], query["device"], metric))
+
+
 def _set_clock(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
     value = h.json_body().get("today")
     h.state.set_today(date.fromisoformat(value) if value else None)
@@ -147,6 +186,9 @@ ROUTES: tuple[Route, ...] = (
     # The segment before the job id is not checked: any api/v1/<x>/<id>/download downloads.
     Route("GET", re.compile(r"api/v1/[^/]+/(?P<job_id>[^/]+)/download"), _download),
     Route("GET", re.compile(r"api/v1/ground_truth"), _ground_truth),
+    Route("GET", re.compile(r"api/v1/(?P<listing>assets|ads)"), _listing),
+    Route("POST", re.compile(r"api/v1/combination_truth"), _combination_truth),
+    Route("GET", re.compile(r"api/v1/combination_truth/summary"), _combination_summary),
     Route("PUT", re.compile(r"admin/clock"), _set_clock),
     Route("PUT", re.compile(r"admin/faults"), _set_faults),
     Route("GET", re.compile(r"admin/faults"), _get_faults),

@@ -1,7 +1,7 @@
 """The simulator's state: world, clock, fault plan and report jobs, apart from any transport.
 
 `SimulatorState` answers the API's operations as Python calls (create a job, poll it, download
-a page, ground truth) and raises `ApiError` with the HTTP status a refusal maps to;
+a page, ground truth, asset and ad listings, combination truth) and raises `ApiError` with the HTTP status a refusal maps to;
 `state_from_config` builds one from `config/simulator.yaml`. Code that only needs the data
 (fixtures, benchmarks, checks) uses this module without starting a server.
 """
@@ -15,9 +15,14 @@ from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from adctr.simulator.faults import FaultPlan, FaultRule, apply_schema_drift, inject_bad_rows
 from adctr.simulator.reports import ReportJob, report_table
-from adctr.simulator.world import World, world_from_config
+from adctr.simulator.world import DEVICES, World, world_from_config
+
+LISTINGS = ("assets", "ads")  # GET /api/v1/<listing>: the JSON key of its rows too
 
 
 class ApiError(Exception):
@@ -43,8 +48,13 @@ class SimulatorState:
         today: date | None = None,
         timezone: str = "Asia/Tokyo",
         faults: list[dict[str, Any]] | None = None,
+        listing_page_size: int = 500,
+        max_truth_combinations: int = 100_000,
     ) -> None:
         self.world = world
+        self.listing_page_size = listing_page_size
+        self.max_truth_combinations = max_truth_combinations
+        self._listing_cache: dict[tuple[str, date], pa.Table] = {}
         self.token = token
         self.page_size = page_size
         self.polls_until_complete = polls_until_complete
@@ -160,17 +170,118 @@ class SimulatorState:
             "rows": truth.drop_columns(["report_date", "medium"]).to_pylist(),
         }
 
+    def _check_context(self, medium: str, device: str | None = None) -> None:
+        if not self.world.knows_medium(medium):
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"unknown medium {medium!r}; this API serves {sorted(self.world.media)}",
+            )
+        if device is not None and device not in DEVICES:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, f"unknown device {device!r}; devices are {list(DEVICES)}"
+            )
+
+    def listing_table(self, listing: str, day: date) -> pa.Table:
+        """The assets or ads as of `day` (kept for the day, so paging reads one snapshot)."""
+        with self._lock:
+            table = self._listing_cache.get((listing, day))
+        if table is None:
+            table = (
+                self.world.asset_table(day)
+                if listing == "assets"
+                else self.world.creative_table(day)
+            )
+            with self._lock:  # one day per listing: the clock moves forward
+                for key in [k for k in self._listing_cache if k[0] == listing]:
+                    del self._listing_cache[key]
+                self._listing_cache[(listing, day)] = table
+        return table
+
+    def listing(self, listing: str, medium: str, account_id: str, page: int) -> dict[str, Any]:
+        """One JSON page of the assets or ads as of the simulator's today."""
+        self._check_context(medium)
+        if account_id != self.world.account_id:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"unknown account {account_id!r}")
+        today = self.today()
+        table = self.listing_table(listing, today)
+        page_count = max(1, -(-table.num_rows // self.listing_page_size))
+        if not 1 <= page <= page_count:
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"page {page} out of range 1..{page_count}")
+        chunk = table.slice((page - 1) * self.listing_page_size, self.listing_page_size)
+        for name in ("launch_date", "end_date"):
+            if name in chunk.column_names:
+                chunk = chunk.set_column(
+                    chunk.column_names.index(name), name, pc.cast(chunk[name], pa.string())
+                )
+        return {
+            "medium": medium, "account_id": account_id, "as_of": today.isoformat(), "page": page,
+            "page_count": page_count, "page_size": self.listing_page_size, "row_count": table.num_rows,
+            listing: chunk.to_pylist(),
+        }  # fmt: skip
+
+    def combination_truth(self, body: dict[str, Any]) -> dict[str, Any]:
+        """True rates (age 0) of the listed combinations on a day and context."""
+        try:
+            day = date.fromisoformat(body["date"])
+            medium, device = str(body["medium"]), str(body["device"])
+            combos = list(body["combinations"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, f"invalid combination_truth request: {exc}"
+            ) from exc
+        self._check_context(medium, device)
+        if len(combos) > self.max_truth_combinations:
+            raise ApiError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"{len(combos)} combinations; at most {self.max_truth_combinations} per call",
+            )
+        if any(
+            not isinstance(c, list) or len(c) != 3 or not all(isinstance(x, str) for x in c)
+            for c in combos
+        ):
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "each combination is [headline_asset_id, description_asset_id, image_asset_id]",
+            )
+        h, d, i = ([c[k] for c in combos] for k in range(3))
+        try:
+            ctr, cvr = self.world.combination_rates(day, medium, device, h, d, i)
+        except KeyError as exc:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST, str(exc.args[0]) if exc.args else str(exc)
+            ) from exc
+        return {
+            "rows": [
+                {"headline_asset_id": a, "description_asset_id": b, "image_asset_id": c,
+                 "true_ctr": float(x), "true_cvr": float(y)}
+                for a, b, c, x, y in zip(h, d, i, ctr, cvr)
+            ]
+        }  # fmt: skip
+
+    def combination_summary(self, day: date, medium: str, device: str, metric: str = "ctr") -> dict[str, Any]:
+        self._check_context(medium, device)
+        if metric not in ("ctr", "cvr"):
+            raise ApiError(HTTPStatus.BAD_REQUEST, f"metric must be ctr or cvr, got {metric!r}")
+        return {"ad_groups": self.world.combination_summary(day, medium, device, metric)}
+
 
 def state_from_config(
-    config: dict[str, Any], today: date | None = None, timezone: str = "Asia/Tokyo"
+    config: dict[str, Any],
+    today: date | None = None,
+    timezone: str = "Asia/Tokyo",
+    profile: str | None = None,
 ) -> SimulatorState:
     report = config.get("report") or {}
     return SimulatorState(
-        world_from_config(config),
+        world_from_config(config, profile),
         token=str(config["token"]),
         page_size=int(report.get("page_size", 500)),
         polls_until_complete=int(report.get("polls_until_complete", 1)),
         today=today,
         timezone=timezone,
         faults=list(config.get("faults") or []),
+        listing_page_size=int((config.get("assets") or {}).get("page_size", 500)),
+        max_truth_combinations=int(
+            (config.get("combination_truth") or {}).get("max_combinations", 100_000)
+        ),
     )
