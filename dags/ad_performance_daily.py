@@ -11,6 +11,14 @@ reconciled against the source's totals) → `validate__raw__*` gates → SQL mod
 `sql/staging` and `sql/features`: one `build__<dataset>__<table>` task per file, each
 followed by its `validate__<dataset>__<table>` gate, mapped over the dates to rebuild.
 
+**Asset library.** Alongside, `extract_library__<medium>` pulls each medium's asset library
+and creative compositions (`GET /api/v1/assets`, `/api/v1/ads`) for the report date only, and
+`load_library` replaces that date's partition of `raw.ad_assets`, `raw.ad_creatives` and
+`raw.ad_library_quarantine`; the staging models `staging.assets` and
+`staging.creative_assets` start after those gates. The API lists the library as of its own
+today: a backfill of an old date gets today's library, of which staging keeps what had
+launched by that date (status on that date from launch and end dates).
+
 **Report date.** Calendar day in the account time zone (`config/pipeline.yaml`). The run whose
 data interval starts on day *D* processes *D*; it is scheduled after *D* has closed. The
 `report_date` Param overrides it for a manual run.
@@ -52,6 +60,7 @@ from adctr.orchestration.pools import WAREHOUSE_POOL, pool_name
 from airflow.sdk import Param, dag, task
 
 DAG_ID = "ad_performance_daily"
+LIBRARY_TABLES = ("raw.ad_assets", "raw.ad_creatives", "raw.ad_library_quarantine")
 
 
 @dag(
@@ -121,6 +130,28 @@ def ad_performance_daily() -> None:
 
         return run(report_date, dates, media, context)
 
+    @task
+    def plan_library(report_date: str, params=None) -> list:  # noqa: ANN001
+        from adctr.orchestration.tasks.daily import plan_library as run
+
+        return run(report_date, params)
+
+    @task(map_index_template=dag_helpers.DATE_MAP_INDEX)
+    def extract_library(medium: str, report_date: str, selected: list) -> dict:
+        from adctr.orchestration.tasks.daily import extract_library as run
+
+        return run(medium, report_date, selected)
+
+    @task(
+        trigger_rule="none_failed",
+        pool=WAREHOUSE_POOL,
+        outlets=[lineage.table_asset(t) for t in LIBRARY_TABLES],
+    )
+    def load_library(report_date: str, build_dates: list, pulled: list, media: list, **context) -> list:  # noqa: ANN003
+        from adctr.orchestration.tasks.daily import load_library as run
+
+        return run(report_date, build_dates, pulled, media, context)
+
     day, chosen = dag_helpers.report_date_task("report_date", "report_date")(), media()
     dates = plan_pull(day, chosen)
     extracts = [
@@ -134,7 +165,21 @@ def ad_performance_daily() -> None:
     raw_gate = dag_helpers.validate_dates_task("raw.ad_performance", build_dates)
     quarantine_gate = dag_helpers.validate_dates_task("raw.ad_performance_quarantine", build_dates)
     build_dates >> [raw_gate, quarantine_gate]
-    dag_helpers.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True)
+
+    library_dates = plan_library(day)
+    library_extracts = [
+        extract_library.override(
+            task_id=f"extract_library__{medium}", pool=pool_name(medium), inlets=[lineage.library_source_asset(medium)]
+        )
+        .partial(medium=medium, selected=chosen)
+        .expand(report_date=library_dates)
+        for medium in dag_helpers.library_media_names()
+    ]
+    library_built = load_library(day, build_dates, library_dates, chosen)
+    library_extracts >> library_built
+    library_gates = {t: dag_helpers.validate_dates_task(t, library_built) for t in LIBRARY_TABLES}
+    library_built >> list(library_gates.values())
+    dag_helpers.sql_model_tasks(DAG_ID, build_dates, upstream=raw_gate, mapped=True, producers=library_gates)
 
 
 with ad_performance_daily() as this_dag:

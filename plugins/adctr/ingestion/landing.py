@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 RAW_TABLE = "raw.ad_performance"
 QUARANTINE_TABLE = "raw.ad_performance_quarantine"
+# Adapter kinds (config/media.yaml `adapter`) whose API also lists an asset library.
+LIBRARY_ADAPTERS = ("report_job",)
 
 
 class IngestionError(PermanentError, RuntimeError):
@@ -73,6 +75,12 @@ def resolve_media(requested: list[str] | None) -> list[str]:
             f"(configured: {', '.join(known)})"
         )
     return list(dict.fromkeys(requested))
+
+
+def library_media() -> list[str]:
+    """Configured media whose API lists an asset library (`library_load`); the others'
+    libraries are not pulled."""
+    return [m for m, cfg in configured_media().items() if cfg.get("adapter", "report_job") in LIBRARY_ADAPTERS]
 
 
 def landing_prefix(report_date: date, medium: str) -> str:

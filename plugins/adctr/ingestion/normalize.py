@@ -40,7 +40,7 @@ class NormalizedReport:
     ignored_fields: tuple[str, ...] = ()
 
 
-def _text(column: pa.ChunkedArray) -> pa.Array:
+def as_text(column: pa.ChunkedArray) -> pa.Array:
     """The column as strings, empty strings as null (values are not trimmed: the checks below
     quarantine a padded number instead of guessing what it meant)."""
     text = pc.cast(column, pa.string()).combine_chunks()
@@ -49,7 +49,7 @@ def _text(column: pa.ChunkedArray) -> pa.Array:
     return text
 
 
-def _append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
+def append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
     mask = pc.fill_null(mask, False)
     tagged = pc.if_else(
         pc.is_null(reasons), pa.scalar(reason), pc.binary_join_element_wise(reasons, reason, ";")
@@ -76,12 +76,20 @@ def check_fields(report: Report, allow_additive: bool, field_map: dict[str, str]
     return tuple(extra)
 
 
-def _duplicate_keys(text: dict[str, pa.Array]) -> pa.Array:
-    """True for every row whose (creative, device) key appeared in an earlier row."""
-    n = len(text["creative_id"])
-    keyed = pa.table({k: text[k] for k in KEY_COLUMNS}).append_column("i", pa.array(range(n), pa.int64()))
-    firsts = keyed.group_by(list(KEY_COLUMNS), use_threads=False).aggregate([("i", "min")])["i_min"]
+def duplicate_keys(text: dict[str, pa.Array], keys: tuple[str, ...] = KEY_COLUMNS) -> pa.Array:
+    """True for every row whose key appeared in an earlier row."""
+    n = len(text[keys[0]])
+    keyed = pa.table({k: text[k] for k in keys}).append_column("i", pa.array(range(n), pa.int64()))
+    firsts = keyed.group_by(list(keys), use_threads=False).aggregate([("i", "min")])["i_min"]
     return pc.invert(pc.is_in(keyed["i"], value_set=firsts.combine_chunks())).combine_chunks()
+
+
+def parse_dates(text: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(dates, ok): YYYY-MM-DD strings as date32 (null where not a real date), and which parsed."""
+    shaped = pc.fill_null(pc.match_substring_regex(text, _DATE), False)
+    day_text = pc.if_else(shaped, text, pa.scalar(None, pa.string()))
+    days = pc.cast(pc.strptime(day_text, "%Y-%m-%d", "s", error_is_null=True), pa.date32())
+    return days, pc.is_valid(days)
 
 
 def normalize_report(
@@ -95,40 +103,38 @@ def normalize_report(
 ) -> NormalizedReport:
     ignored = check_fields(report, allow_additive, field_map)
     n = report.table.num_rows
-    text = {column: _text(report.table[f]) for f, column in field_map.items()}
+    text = {column: as_text(report.table[f]) for f, column in field_map.items()}
     reasons = pa.nulls(n, pa.string())
 
     for col in ID_COLUMNS:
-        reasons = _append_reason(reasons, pc.is_null(text[col]), f"null_{col}")
+        reasons = append_reason(reasons, pc.is_null(text[col]), f"null_{col}")
     typed: dict[str, pa.Array] = {}
     ok: dict[str, pa.Array] = {}
     for col in COUNT_COLUMNS:
         ok[col] = pc.fill_null(pc.match_substring_regex(text[col], _INT), False)
-        reasons = _append_reason(reasons, pc.invert(ok[col]), f"bad_{col}")
+        reasons = append_reason(reasons, pc.invert(ok[col]), f"bad_{col}")
         typed[col] = pc.cast(pc.if_else(ok[col], text[col], pa.scalar(None, pa.string())), pa.int64())
     ok["cost_micros"] = pc.fill_null(pc.match_substring_regex(text["cost_micros"], _DECIMAL), False)
-    reasons = _append_reason(reasons, pc.invert(ok["cost_micros"]), "bad_cost")
+    reasons = append_reason(reasons, pc.invert(ok["cost_micros"]), "bad_cost")
     cost = pc.cast(
         pc.if_else(ok["cost_micros"], text["cost_micros"], pa.scalar(None, pa.string())),
         pa.decimal128(18, 6),
     )
     typed["cost_micros"] = pc.cast(pc.multiply(cost, pa.scalar(1_000_000, pa.decimal128(7, 0))), pa.int64())
-    date_ok = pc.fill_null(pc.match_substring_regex(text["report_date"], _DATE), False)
-    day_text = pc.if_else(date_ok, text["report_date"], pa.scalar(None, pa.string()))
-    typed["report_date"] = pc.cast(pc.strptime(day_text, "%Y-%m-%d", "s"), pa.date32())
+    typed["report_date"], date_ok = parse_dates(text["report_date"])
 
     negative = pc.or_(
         pc.or_(pc.less(typed["impressions"], 0), pc.less(typed["clicks"], 0)),
         pc.or_(pc.less(typed["conversions"], 0), pc.less(typed["cost_micros"], 0)),
     )
-    reasons = _append_reason(reasons, negative, "negative_count")
-    reasons = _append_reason(reasons, pc.greater(typed["clicks"], typed["impressions"]), "clicks_gt_impressions")
+    reasons = append_reason(reasons, negative, "negative_count")
+    reasons = append_reason(reasons, pc.greater(typed["clicks"], typed["impressions"]), "clicks_gt_impressions")
     currency_ok = pc.is_in(text["currency"], value_set=pa.array(accepted_currencies, pa.string()))
-    reasons = _append_reason(reasons, pc.invert(currency_ok), "unknown_currency")
+    reasons = append_reason(reasons, pc.invert(currency_ok), "unknown_currency")
     outside = pc.not_equal(typed["report_date"], pa.scalar(report.report_date, pa.date32()))
-    reasons = _append_reason(reasons, pc.or_(outside, pc.invert(date_ok)), "date_outside_partition")
+    reasons = append_reason(reasons, pc.or_(outside, pc.invert(date_ok)), "date_outside_partition")
     if n:
-        reasons = _append_reason(reasons, _duplicate_keys(text), "duplicate_key")
+        reasons = append_reason(reasons, duplicate_keys(text), "duplicate_key")
 
     rejected = pc.is_valid(reasons)
     columns: dict[str, pa.Array] = {}

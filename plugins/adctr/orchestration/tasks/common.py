@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from adctr.core.errors import PermanentError
 
@@ -29,6 +29,15 @@ def permanent_errors() -> Iterator[None]:
         yield
     except PermanentError as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def skip(reason: str) -> NoReturn:
+    """End the task as skipped (no asset events, downstream decided by trigger rules)."""
+    try:
+        from airflow.sdk.exceptions import AirflowSkipException
+    except ImportError:  # Airflow 3.1
+        from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
+    raise AirflowSkipException(reason)
 
 
 def job_labels(context: dict[str, Any], run_date: date) -> Any:

@@ -1,6 +1,6 @@
 """Task bodies of `ad_performance_daily`: which media and dates a run pulls, the pull of one
-medium into the landing store, and the raw-layer load (building and validating the tables
-is `common.build_table` / `common.validate`)."""
+medium's report (and asset library) into the landing store, and the raw-layer loads (building
+and validating the tables is `common.build_table` / `common.validate`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from adctr.orchestration.tasks.common import job_labels, permanent_errors
+from adctr.orchestration.tasks.common import job_labels, permanent_errors, skip
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,7 @@ def extract(medium: str, report_date: str, selected: list[str]) -> dict[str, Any
     from adctr.ingestion import landing
 
     if medium not in selected:
-        try:
-            from airflow.sdk.exceptions import AirflowSkipException
-        except ImportError:  # Airflow 3.1
-            from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
-        raise AirflowSkipException(f"{medium} is not among this run's media {selected}")
+        skip(f"{medium} is not among this run's media {selected}")
     with permanent_errors():
         adapter = landing.build_adapter(medium)
         landed = landing.extract_to_landing(adapter, date.fromisoformat(report_date), get_store("landing"))
@@ -81,3 +77,57 @@ def load_raw(report_date: str, dates: list[str], media: list[str], context: dict
     build = raw_load.dates_to_build(day, loads, store)
     log.info("downstream models rebuild %s", build)
     return build
+
+
+def plan_library(report_date: str, params: dict[str, Any]) -> list[str]:
+    """The snapshot dates whose asset library this run pulls: its report date (the library
+    is a snapshot as of the pull, so lookback dates are not pulled again), none with skip_ingest."""
+    if params.get("skip_ingest"):
+        log.info("skip_ingest: no asset library is pulled")
+        return []
+    return [report_date]
+
+
+def extract_library(medium: str, report_date: str, selected: list[str]) -> dict[str, Any]:
+    """Pull one medium's asset library for a snapshot date into the landing store."""
+    from adctr.core.storage import get_store
+    from adctr.ingestion import library_load
+
+    if medium not in selected:
+        try:
+            from airflow.sdk.exceptions import AirflowSkipException
+        except ImportError:  # Airflow 3.1
+            from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
+        raise AirflowSkipException(f"{medium} is not among this run's media {selected}")
+    with permanent_errors():
+        adapter = library_load.build_adapter(medium)
+        landed = library_load.extract_to_landing(adapter, date.fromisoformat(report_date), get_store("landing"))
+        # XCom carries counts and ids only.
+        return {k: v for k, v in asdict(landed).items() if k not in ("pull", "ignored_fields")}
+
+
+def load_library(
+    report_date: str, build_dates: list[str], pulled: list[str], media: list[str], context: dict[str, Any]
+) -> list[str]:
+    """Load the pulled library into its raw partition; return the dates whose library tables
+    are validated and built (the dates the performance models are rebuilt for).
+
+    A rebuilt earlier date that has no library partition yet (it was loaded before assets were
+    ingested) gets this run's pull: what a backfill of that date would get too.
+    """
+    from adctr.core.storage import get_store
+    from adctr.ingestion import landing, library_load
+    from adctr.warehouse import get_warehouse
+
+    store = get_store("landing")
+    selected = [m for m in media if m in landing.library_media()]
+    with permanent_errors(), get_warehouse() as wh:
+        for pulled_day in pulled:
+            day = date.fromisoformat(pulled_day)
+            loaded = library_load.load_partition(day, selected, store, wh, job_labels(context, day))
+            log.info("asset library %s: %s", pulled_day, loaded)
+            earlier = [date.fromisoformat(d) for d in build_dates if d != pulled_day]
+            for gap in library_load.partitions_missing(wh, earlier):
+                library_load.load_partition(gap, selected, store, wh, job_labels(context, gap), pulled_on=day)
+                log.info("asset library %s: no partition yet, loaded from the pull of %s", gap, pulled_day)
+    return build_dates
