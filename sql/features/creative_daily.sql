@@ -1,8 +1,10 @@
 -- Model features per creative x medium x device for one report date (@ds).
--- Trailing statistics of the creative, its ad group and its advertiser use only days
--- strictly before @ds (no leakage): serving computes them the same way from the days it has.
--- The loops below expand to one column per level x window x statistic (see the .yml).
-{%- set levels = ["creative", "ad_group", "advertiser"] %}
+-- Trailing statistics of the creative, its ad group, its advertiser, each of its assets and
+-- its headline x image pair (the numbers of the asset_daily and asset_pair_daily features)
+-- use only days strictly before @ds (no leakage): serving and the scoring candidates compute
+-- them the same way, with the same expressions (sql/macros/features.jinja).
+-- The macros expand to one column per level x window x statistic (see the .yml).
+{%- import "macros/features.jinja" as f %}
 {%- set windows = params.trailing_windows %}
 with today as (
     select
@@ -33,36 +35,13 @@ creatives as (
     where report_date = @ds
 ),
 
-history as (
-    select
-        report_date,
-        creative_id,
-        ad_group_id,
-        advertiser_id,
-        impressions,
-        clicks,
-        conversions
-    from staging.ad_performance
-    where
-        report_date between date_sub(@ds, interval {{ windows | max }} day)
-        and date_sub(@ds, interval 1 day)
+creative_map as ({{ f.composition("staging.creative_assets", windows) }}
 ),
-{%- for level in levels %}
 
-{{ level }}_trailing as (
-    select
-        {%- for w in windows %}
-        {%- for stat in ["impressions", "clicks", "conversions"] %}
-        sum(
-            if(report_date >= date_sub(@ds, interval {{ w }} day), {{ stat }}, 0)
-        ) as {{ stat }}_{{ w }}d,
-        {%- endfor %}
-        {%- endfor %}
-        {{ level }}_id
-    from history
-    group by {{ level }}_id
+history as ({{ f.history("staging.ad_performance", windows) }}
 ),
-{%- endfor %}
+{{- f.entity_trailing(windows) }}
+{{- f.asset_trailing(windows) }}
 
 final as (
     select
@@ -79,25 +58,14 @@ final as (
         length(creatives.headline) as headline_length,
         length(creatives.description) as description_length,
         date_diff(@ds, creatives.first_seen_date, day) as creative_age_days,
-        {%- for level in levels %}
-        {%- for w in windows %}
-        coalesce({{ level }}_trailing.impressions_{{ w }}d, 0) as {{ level }}_impressions_{{ w }}d,
-        safe_divide(
-            {{ level }}_trailing.clicks_{{ w }}d, {{ level }}_trailing.impressions_{{ w }}d
-        ) as {{ level }}_ctr_{{ w }}d,
-        safe_divide(
-            {{ level }}_trailing.conversions_{{ w }}d, {{ level }}_trailing.clicks_{{ w }}d
-        ) as {{ level }}_cvr_{{ w }}d,
-        {%- endfor %}
-        {%- endfor %}
+        {{- f.feature_columns(windows) }},
         today.impressions,
         today.clicks,
         today.conversions
     from today
     left join creatives on today.creative_id = creatives.creative_id
-    {%- for level in levels %}
-    left join {{ level }}_trailing on today.{{ level }}_id = {{ level }}_trailing.{{ level }}_id
-    {%- endfor %}
+    left join creative_map on today.creative_id = creative_map.creative_id
+    {{- f.feature_joins("today", "today", "creative_map") }}
 )
 
 select * from final

@@ -123,3 +123,20 @@ def test_a_trailing_window_waits_for_earlier_partitions_a_parallel_run_has_not_b
     for table in staging:
         elt.build(table, days[1], wh)
     assert elt.upstream_gaps(features, days[2], wh) == []
+
+
+def test_a_param_from_config_takes_the_config_value_and_a_missing_key_fails(config_copy) -> None:  # noqa: ANN001
+    import yaml
+
+    model = elt.all_sql_models()["scoring.candidates"]
+    assert model.schema.params["contexts"] == {"from_config": "scoring.contexts"}
+    path = config_copy / "scoring.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["contexts"] = [{"medium": "meta", "device": "tablet"}, {"medium": "yahoo_ads", "device": "desktop"}]
+    path.write_text(yaml.safe_dump(cfg))
+    rendered = elt.render(model, date(2026, 11, 20))
+    assert "'meta' as medium" in rendered and "'desktop' as device" in rendered
+    del cfg["contexts"]
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(elt.SqlModelError, match="scoring.yaml has no key 'contexts'"):
+        elt.render(model, date(2026, 11, 20))

@@ -10,6 +10,11 @@ Fixture (one medium; creatives A, B in ad group g1 of advertiser adv1; C in g2 o
     d2   B        mobile   200     6    1     20 USD
     d3   A        mobile   300    30    3   1500 JPY
     d3   C        mobile    10     1    0     10 JPY  headline changed on d3
+
+Asset library (staging.assets / staging.creative_assets, loaded as such): g1 has headlines
+h1, h2, descriptions d1, d2, images i1, i2; A = (h1, d1, i1), B = (h1, d2, i1), B is REMOVED
+on d3. g2 has h1, d1, i1 and C = (h1, d1, i1); g2-d2 launches on d3, g2-i2 on the day after
+(listed in d3's snapshot already: the candidates and asset features must skip it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 OLD, NEW = datetime(2026, 11, 4, tzinfo=timezone.utc), datetime(2026, 11, 5, tzinfo=timezone.utc)
 CREATIVES = {"A": ("g1", "adv1"), "B": ("g1", "adv1"), "C": ("g2", "adv2")}
+GROUP_ADVERTISER = {"g1": "adv1", "g2": "adv2"}  # ad group -> advertiser
 ROWS = [
     (D1, "A", "mobile", 999, 10, 1, 1000, "JPY", "旧見出し", OLD),
     (D1, "A", "mobile", 100, 10, 1, 1000, "JPY", "見出しA", NEW),
@@ -36,7 +42,52 @@ ROWS = [
     (D3, "A", "mobile", 300, 30, 3, 1500, "JPY", "見出しA", NEW),
     (D3, "C", "mobile", 10, 1, 0, 10, "JPY", "新見出しC", NEW),
 ]
-DAILY = ["staging.ad_performance", "staging.creative_snapshot", "features.creative_daily"]
+D4 = date(2026, 11, 4)
+# asset id -> (type, text, format, launch date)
+ASSETS = {
+    "g1-h1": ("HEADLINE", "見出しA", None, D1), "g1-h2": ("HEADLINE", "別の見出し", None, D1),
+    "g1-d1": ("DESCRIPTION", "説明", None, D1), "g1-d2": ("DESCRIPTION", "説明", None, D1),
+    "g1-i1": ("IMAGE", None, "image", D1), "g1-i2": ("IMAGE", None, "video", D1),
+    "g2-h1": ("HEADLINE", "新見出しC", None, D1), "g2-d1": ("DESCRIPTION", "説明", None, D1),
+    "g2-i1": ("IMAGE", None, "image", D1), "g2-d2": ("DESCRIPTION", "新しい説明", None, D3),
+    "g2-i2": ("IMAGE", None, "image", D4),
+}  # fmt: skip
+# creative -> (headline, description, image, day from which it is REMOVED)
+COMPOSITION = {"A": ("g1-h1", "g1-d1", "g1-i1", None), "B": ("g1-h1", "g1-d2", "g1-i1", D3),
+               "C": ("g2-h1", "g2-d1", "g2-i1", None)}  # fmt: skip
+DAILY = [
+    "staging.ad_performance",
+    "staging.creative_snapshot",
+    "features.asset_daily",
+    "features.asset_pair_daily",
+    "features.creative_daily",
+]
+
+
+def library_partitions(day: date, composition=COMPOSITION) -> tuple[pa.Table, pa.Table]:  # noqa: ANN001
+    """The asset library and the creatives' compositions as listed on `day`."""
+    assets = [
+        {"report_date": day, "asset_id": a, "ad_group_id": a[:2], "campaign_id": f"{GROUP_ADVERTISER[a[:2]]}-c",
+         "advertiser_id": GROUP_ADVERTISER[a[:2]], "asset_type": kind, "asset_text": text,
+         "text_length": len(text) if text else None, "asset_format": fmt, "launch_date": launch}
+        for a, (kind, text, fmt, launch) in ASSETS.items() if launch <= day or day == D3
+    ]  # fmt: skip
+    creatives = [
+        {"report_date": day, "creative_id": cr, "ad_group_id": CREATIVES[cr][0], "headline_asset_id": h,
+         "description_asset_id": d, "image_asset_id": i, "launch_date": D1,
+         "status": "REMOVED" if removed and day >= removed else "ENABLED"}
+        for cr, (h, d, i, removed) in composition.items()
+    ]  # fmt: skip
+    return (
+        pa.Table.from_pylist(assets, schema=get_schema("staging.assets").arrow_schema()),
+        pa.Table.from_pylist(creatives, schema=get_schema("staging.creative_assets").arrow_schema()),
+    )
+
+
+def load_library(wh: DuckDBWarehouse, day: date, composition=COMPOSITION) -> None:  # noqa: ANN001
+    assets, creatives = library_partitions(day, composition)
+    wh.replace_partition_from_arrow(get_schema("staging.assets"), day, assets)
+    wh.replace_partition_from_arrow(get_schema("staging.creative_assets"), day, creatives)
 
 
 def raw_partition(day: date, rows=ROWS) -> pa.Table:  # noqa: ANN001
@@ -59,6 +110,7 @@ def raw_partition(day: date, rows=ROWS) -> pa.Table:  # noqa: ANN001
 def build_days(wh: DuckDBWarehouse, days: list[date]) -> None:
     for day in days:
         wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, raw_partition(day))
+        load_library(wh, day)
         for table_id in DAILY:
             elt.build(table_id, day, wh)
 
@@ -110,16 +162,116 @@ def test_features_trailing_stats_by_hand(wh: DuckDBWarehouse) -> None:
     assert all(r == {"creative_impressions_7d": 0, "creative_ctr_7d": None} for r in first_day)
 
 
+FEATURES_OF_D3 = {  # every feature of d3 (today's counts are labels), for the keys d3 had before the change
+    "features.creative_daily": "select * exclude (impressions, clicks, conversions) from features.creative_daily "
+                               "where report_date = date '2026-11-03' and creative_id in ('A', 'B', 'C')",
+    "features.asset_daily": "select * from features.asset_daily where report_date = date '2026-11-03'",
+    "features.asset_pair_daily": "select * from features.asset_pair_daily where report_date = date '2026-11-03' "
+                                 "and image_asset_id <> 'g1-i2'",
+    "scoring.candidates": "select * exclude (creative_id, served) from scoring.candidates "
+                          "where scoring_date = date '2026-11-03'",
+}  # fmt: skip
+
+
 def test_features_never_see_their_own_day(wh: DuckDBWarehouse) -> None:
-    trailing = "select * exclude (impressions, clicks, conversions) from features.creative_daily " \
-               "where report_date = date '2026-11-03' order by creative_id, device"  # fmt: skip
-    before = rows(wh, trailing)
+    """Changing d3's own data (its counts, and a new creative E of existing assets that serves
+    on d3) moves no feature of d3: creative, ad group, advertiser, asset, pair or candidate."""
+    elt.build("scoring.candidates", D3, wh)
+    before = {t: sorted(rows(wh, sql), key=repr) for t, sql in FEATURES_OF_D3.items()}
     changed = [(d, cr, dev, i * 7, c * 3, v, cost, cur, h, at) if d == D3 else (d, cr, dev, i, c, v, cost, cur, h, at)
                for d, cr, dev, i, c, v, cost, cur, h, at in ROWS]  # fmt: skip
-    wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), D3, raw_partition(D3, changed))
-    for table_id in DAILY:
+    changed.append((D3, "E", "mobile", 1000, 900, 800, 10, "JPY", "見出しA", NEW))
+    CREATIVES["E"] = ("g1", "adv1")
+    try:
+        wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), D3, raw_partition(D3, changed))
+        load_library(wh, D3, {**COMPOSITION, "E": ("g1-h1", "g1-d1", "g1-i2", None)})
+        for table_id in [*DAILY, "scoring.candidates"]:
+            elt.build(table_id, D3, wh)
+    finally:
+        del CREATIVES["E"]
+    after = {t: sorted(rows(wh, sql), key=repr) for t, sql in FEATURES_OF_D3.items()}
+    assert after == before
+    (e,) = rows(wh, "select * from features.creative_daily where report_date = date '2026-11-03' and creative_id = 'E'")
+    assert (e["creative_impressions_28d"], e["creative_ctr_28d"], e["creative_age_days"]) == (0, None, 0)
+    assert (e["headline_asset_impressions_7d"], e["headline_image_impressions_7d"]) == (700, 0)  # h1 by A, B; (h1, i2) new
+    assert rows(wh, "select creative_id, served from scoring.candidates where image_asset_id = 'g1-i2' "
+                    "and headline_asset_id = 'g1-h1' and description_asset_id = 'g1-d1'") == [
+        {"creative_id": "E", "served": True}
+    ]  # fmt: skip
+
+
+def test_asset_and_pair_trailing_stats_by_hand(wh: DuckDBWarehouse) -> None:
+    # An older day inside 28 but not 7 days: A 1000 imps, 100 clicks, 10 conversions.
+    older = date(2026, 10, 14)
+    wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), older,
+                                    raw_partition(older, [(older, "A", "mobile", 1000, 100, 10, 0, "JPY", "見出しA", NEW)]))  # fmt: skip
+    elt.build("staging.ad_performance", older, wh)
+    for table_id in ("features.asset_daily", "features.asset_pair_daily"):
         elt.build(table_id, D3, wh)
-    assert rows(wh, trailing) == before
+    cols = "impressions_7d, clicks_7d, conversions_7d, impressions_28d, clicks_28d, conversions_28d"
+    got = {r.pop("asset_id"): tuple(r.values()) for r in rows(
+        wh, f"select asset_id, asset_type, {cols} from features.asset_daily where report_date = date '2026-11-03'")}  # fmt: skip
+    # before d3: A (300, 30, 3) [+ (1000, 100, 10) older than 7 days], B (400, 10, 1), C (50, 5, 5)
+    assert got == {
+        "g1-h1": ("HEADLINE", 700, 40, 4, 1700, 140, 14),  # A + B
+        "g1-h2": ("HEADLINE", 0, 0, 0, 0, 0, 0),  # in no creative
+        "g1-d1": ("DESCRIPTION", 300, 30, 3, 1300, 130, 13),  # A
+        "g1-d2": ("DESCRIPTION", 400, 10, 1, 400, 10, 1),  # B (removed on d3: its history still counts)
+        "g1-i1": ("IMAGE", 700, 40, 4, 1700, 140, 14),  # A + B
+        "g1-i2": ("IMAGE", 0, 0, 0, 0, 0, 0),
+        "g2-h1": ("HEADLINE", 50, 5, 5, 50, 5, 5),  # C
+        "g2-d1": ("DESCRIPTION", 50, 5, 5, 50, 5, 5),
+        "g2-i1": ("IMAGE", 50, 5, 5, 50, 5, 5),
+        "g2-d2": ("DESCRIPTION", 0, 0, 0, 0, 0, 0),  # launched on d3; g2-i2 (launching d4) has no row
+    }
+    pairs = rows(wh, f"select ad_group_id, headline_asset_id, image_asset_id, {cols} from features.asset_pair_daily "
+                     "where report_date = date '2026-11-03' order by 1")  # fmt: skip
+    assert [tuple(r.values()) for r in pairs] == [
+        ("g1", "g1-h1", "g1-i1", 700, 40, 4, 1700, 140, 14),  # A + B share headline and image
+        ("g2", "g2-h1", "g2-i1", 50, 5, 5, 50, 5, 5),
+    ]
+    elt.build("features.creative_daily", D3, wh)
+    a = rows(wh, "select * from features.creative_daily where report_date = date '2026-11-03' and creative_id = 'A'")[0]
+    assert (a["headline_asset_impressions_7d"], a["headline_asset_ctr_7d"], a["headline_asset_cvr_7d"]) == (700, 40 / 700, 0.1)
+    assert (a["description_asset_impressions_28d"], a["description_asset_ctr_28d"]) == (1300, 0.1)
+    assert (a["image_asset_impressions_28d"], a["headline_image_impressions_28d"], a["headline_image_cvr_28d"]) == (1700, 1700, 0.1)
+
+
+CONTEXTS = [{"medium": "yahoo_ads", "device": "mobile"}, {"medium": "yahoo_ads", "device": "desktop"}]
+
+
+def test_candidates_are_every_launched_combination_per_context_with_creative_daily_features(wh: DuckDBWarehouse) -> None:
+    from adctr.model.contract import source_columns
+
+    elt.build("scoring.candidates", D3, wh, params={"contexts": CONTEXTS})
+    got = rows(wh, "select * from scoring.candidates where scoring_date = date '2026-11-03'")
+    # g1: 2 headlines x 2 descriptions x 2 images; g2 on d3: 1 x 2 (d2 launched on d3) x 1 (i2 not yet)
+    assert len(got) == (2 * 2 * 2 + 1 * 2 * 1) * len(CONTEXTS)
+    assert {(r["medium"], r["device"]) for r in got} == {(c["medium"], c["device"]) for c in CONTEXTS}
+    daily = {(r["creative_id"], r["device"]): r for r in rows(
+        wh, "select * from features.creative_daily where report_date = date '2026-11-03'")}  # fmt: skip
+    creatives = [r for r in got if r["creative_id"]]
+    assert sorted((r["creative_id"], r["served"]) for r in creatives if r["device"] == "mobile") == [
+        ("A", True), ("B", False), ("C", True)]  # fmt: skip
+    for r in creatives:
+        if (r["creative_id"], r["device"]) in daily:  # A and C report on d3 (mobile)
+            expected = daily[(r["creative_id"], r["device"])]
+            assert {c: r[c] for c in source_columns()} == {c: expected[c] for c in source_columns()}
+    assert sum((r["creative_id"], r["device"]) in daily for r in creatives) == 2
+    (b,) = [r for r in creatives if r["creative_id"] == "B" and r["device"] == "mobile"]
+    assert (b["creative_impressions_7d"], b["creative_ctr_7d"], b["creative_age_days"]) == (400, 10 / 400, 2)
+    unserved = [r for r in got if not r["creative_id"]]
+    assert len(unserved) == len(got) - 3 * len(CONTEXTS) and not any(r["served"] for r in unserved)
+    for r in unserved:
+        assert (r["creative_impressions_7d"], r["creative_impressions_28d"], r["creative_age_days"]) == (0, 0, 0)
+        assert r["creative_ctr_7d"] is r["creative_cvr_28d"] is None
+    (new,) = [r for r in unserved if r["description_asset_id"] == "g2-d2" and r["device"] == "mobile"]
+    assert (new["headline_asset_impressions_7d"], new["description_asset_impressions_7d"], new["ad_group_impressions_7d"]) == (50, 0, 50)
+    assert (new["description_length"], new["ad_format"], new["industry"]) == (len("新しい説明"), "image", "games")
+    elt.build("scoring.candidates", D3, wh)  # contexts from config/scoring.yaml
+    from adctr.core import settings
+
+    assert rows(wh, "select count(*) as n from scoring.candidates")[0]["n"] == 10 * len(settings.load_config("scoring")["contexts"])
 
 
 def test_training_sets_respect_windows_and_label_maturity(wh: DuckDBWarehouse) -> None:
@@ -135,7 +287,7 @@ def test_training_sets_respect_windows_and_label_maturity(wh: DuckDBWarehouse) -
 
 def _checksums(wh: DuckDBWarehouse) -> dict[str, tuple]:
     out = {}
-    for table_id in ("raw.ad_performance", *DAILY):
+    for table_id in ("raw.ad_performance", "staging.assets", "staging.creative_assets", *DAILY):
         cols = ", ".join(get_schema(table_id).content_columns)
         out[table_id] = wh.execute_native(f"select count(*), sum(hash({cols})::hugeint) from {table_id}")[0]
     return out

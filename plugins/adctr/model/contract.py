@@ -37,7 +37,15 @@ NUMERIC = (
     "creative_age_days",
     *(
         f"{level}_{stat}_{window}d"
-        for level in ("creative", "ad_group", "advertiser")
+        for level in (
+            "creative",
+            "ad_group",
+            "advertiser",
+            "headline_asset",
+            "description_asset",
+            "image_asset",
+            "headline_image",  # the headline x image pair
+        )
         for window in (7, 28)
         for stat in ("impressions", "ctr", "cvr")
     ),

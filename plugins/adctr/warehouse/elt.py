@@ -187,8 +187,10 @@ def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = N
     """Render a model's Jinja for one date. Values reach the SQL as query parameters (@ds)."""
     import jinja2
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    merged = {**model.schema.params, **(params or {})}
+    # The loader serves `{% import "macros/....jinja" %}`: expressions models share (sql/macros).
+    loader = jinja2.FileSystemLoader(str(settings.sql_dir()))
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, autoescape=False)
+    merged = {k: _config_value(v) for k, v in {**model.schema.params, **(params or {})}.items()}
     source = model.sql_path.read_text("utf-8")
     context = {
         "ds": report_date.isoformat(),
@@ -204,6 +206,18 @@ def render(model: SqlModel, report_date: date, params: dict[str, Any] | None = N
             f"{display_path(model.sql_path)}:{_line_of(source, _undefined_name(exc))}: template error: "
             f"{exc.message}"
         ) from exc
+
+
+def _config_value(value: Any) -> Any:
+    """A param declared as `{from_config: <file>.<key>}` in a .yml takes that config value, so a
+    setting other code reads too (e.g. config/scoring.yaml `contexts`) has one source."""
+    if isinstance(value, dict) and set(value) == {"from_config"}:
+        name, _, key = str(value["from_config"]).partition(".")
+        config = settings.load_config(name)
+        if key not in config:
+            raise SqlModelError(f"config/{name}.yaml has no key {key!r} (a SQL model reads it)")
+        return config[key]
+    return value
 
 
 def query_params(report_date: date) -> dict[str, Any]:
