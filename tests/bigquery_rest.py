@@ -122,6 +122,8 @@ class FakeBigQuery:
         ("GET", r"/bigquery/v2/projects/([^/]+)/datasets/([^/]+)", "datasets.get"),
         ("POST", r"/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables", "tables.insert"),
         ("GET", r"/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)", "tables.get"),
+        ("PATCH", r"/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)", "tables.patch"),
+        ("DELETE", r"/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)", "tables.delete"),
         ("POST", r"/bigquery/v2/projects/([^/]+)/jobs", "jobs.insert"),
         ("GET", r"/bigquery/v2/projects/([^/]+)/jobs/([^/]+)", "jobs.get"),
         ("GET", r"/bigquery/v2/projects/([^/]+)/queries/([^/]+)", "jobs.getQueryResults"),
@@ -216,6 +218,22 @@ class FakeBigQuery:
             return _error(404, "notFound", f"Not found: Table {project}:{dataset}.{table_id}")
         return _json(self._table_view((project, dataset, name), partition or None))
 
+    def _tables_patch(
+        self, request: Request, body: dict[str, Any], project: str, dataset: str, table_id: str
+    ) -> Response:
+        key = (project, dataset, table_id)
+        if key not in self._tables:
+            return _error(404, "notFound", f"Not found: Table {project}:{dataset}.{table_id}")
+        self._tables[key].resource.update(copy.deepcopy(body))
+        return _json(self._table_view(key, None))
+
+    def _tables_delete(
+        self, request: Request, body: None, project: str, dataset: str, table_id: str
+    ) -> Response:
+        if self._tables.pop((project, dataset, table_id), None) is None:
+            return _error(404, "notFound", f"Not found: Table {project}:{dataset}.{table_id}")
+        return Response(status=204)
+
     # jobs
 
     def _find_answer(self, sql: str) -> Answer | None:
@@ -299,15 +317,23 @@ class FakeBigQuery:
             }
         else:
             self._write(
-                dest, config["query"].get("writeDisposition", "WRITE_EMPTY"), len(answer.rows)
+                dest, config["query"].get("writeDisposition", "WRITE_EMPTY"), len(answer.rows),
+                create=config["query"].get("createDisposition") == "CREATE_IF_NEEDED",
             )
         self._results[job["jobReference"]["jobId"]] = answer
 
-    def _write(self, dest: dict[str, str], disposition: str, rows: int) -> None:
+    def _write(self, dest: dict[str, str], disposition: str, rows: int, create: bool = False) -> None:
         name, _, partition = dest["tableId"].partition("$")
-        table = self._tables[(dest["projectId"], dest["datasetId"], name)]
-        if not partition:  # only partition writes are modelled; the backend makes no other
-            raise AssertionError(f"write without a partition decorator to {dest}")
+        key = (dest["projectId"], dest["datasetId"], name)
+        if not partition:  # a scratch table (CREATE_IF_NEEDED, WRITE_TRUNCATE): one unpartitioned piece
+            if not create or disposition != "WRITE_TRUNCATE":
+                raise AssertionError(f"write without a partition decorator to {dest} that is not a scratch table")
+            ref = {"projectId": key[0], "datasetId": key[1], "tableId": name}
+            self._tables[key] = _Table({"kind": "bigquery#table", "id": f"{key[0]}:{key[1]}.{name}",
+                                        "type": "TABLE", "tableReference": ref, "creationTime": "1764547200000"},
+                                       {"": rows})  # fmt: skip
+            return
+        table = self._tables[key]
         if disposition == "WRITE_TRUNCATE":
             table.partitions[partition] = rows
         else:

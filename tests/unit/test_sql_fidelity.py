@@ -257,3 +257,4 @@ def test_the_model_guard_names_file_line_and_construct_before_anything_runs(tmp_
     model = elt.SqlModel(base.table_id, path, (), base.dag)
     with pytest.raises(elt.SqlModelError, match=r"ad_performance\.sql:3: uses a construct .*FORMAT_DATE.* element %e"):
         elt.check(model, path.read_text())
+

@@ -91,6 +91,25 @@ class Warehouse(ABC):
         """
 
     @abstractmethod
+    def materialize(
+        self,
+        table_id: str,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
+        expiration_hours: float = 24.0,
+    ) -> None:
+        """Create or replace the scratch table `table_id` (no schema file) with a SELECT's rows.
+
+        For intermediate results of multi-job work (chunked batch scoring); the table expires
+        after `expiration_hours` where the engine supports it (BigQuery), and callers drop it.
+        """
+
+    @abstractmethod
+    def drop_table(self, table_id: str) -> None:
+        """Drop a table if it exists (scratch tables only)."""
+
+    @abstractmethod
     def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         """Run a BigQuery-dialect SELECT and return the result as Arrow."""
 

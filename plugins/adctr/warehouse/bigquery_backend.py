@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from adctr.core import settings
@@ -86,6 +86,30 @@ def query_job_configuration(
         query["clustering"] = {"fields": list(schema.cluster_by)}
     if maximum_bytes_billed is not None:
         query["maximumBytesBilled"] = str(maximum_bytes_billed)  # int64 travels as a JSON string
+    return {"query": query, "labels": labels.as_dict()}
+
+
+def scratch_job_configuration(
+    project: str,
+    table_id: str,
+    sql: str,
+    labels: JobLabels,
+    query_params: QueryParams | None = None,
+    maximum_bytes_billed: int | None = None,
+) -> dict[str, Any]:
+    """The insert-job configuration that creates or replaces a scratch table with a query's result."""
+    dataset, table = table_id.split(".")
+    query: dict[str, Any] = {
+        "query": sql,
+        "useLegacySql": False,
+        "parameterMode": "NAMED",
+        "queryParameters": query_parameters(query_params),
+        "destinationTable": {"projectId": project, "datasetId": dataset, "tableId": table},
+        "writeDisposition": "WRITE_TRUNCATE",
+        "createDisposition": "CREATE_IF_NEEDED",
+    }
+    if maximum_bytes_billed is not None:
+        query["maximumBytesBilled"] = str(maximum_bytes_billed)
     return {"query": query, "labels": labels.as_dict()}
 
 
@@ -222,6 +246,29 @@ class BigQueryWarehouse(Warehouse):
             schema.table_id, f"{partition:%Y%m%d}", rows, job.job_id,
         )  # fmt: skip
         return rows
+
+    def materialize(
+        self,
+        table_id: str,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
+        expiration_hours: float = 24.0,
+    ) -> None:
+        from google.cloud import bigquery
+
+        dataset = table_id.split(".")[0]
+        client = self._client()
+        client.create_dataset(bigquery.Dataset(f"{self.project}.{dataset}"), exists_ok=True)
+        limit = self._max_bytes_billed(sql, query_params, labels, f"scratch table {table_id}")
+        job = self._run(scratch_job_configuration(self.project, table_id, sql, labels, query_params, limit))
+        table = client.get_table(f"{self.project}.{table_id}")
+        table.expires = datetime.now(timezone.utc) + timedelta(hours=expiration_hours)
+        client.update_table(table, ["expires"])  # a crashed run leaves nothing behind for long
+        log.info("bigquery: wrote scratch table %s (job %s)", table_id, job.job_id)
+
+    def drop_table(self, table_id: str) -> None:
+        self._client().delete_table(f"{self.project}.{table_id}", not_found_ok=True)
 
     def replace_partition_from_arrow(
         self, schema: "TableSchema", partition: date, data: "pa.Table", labels: JobLabels = JobLabels()

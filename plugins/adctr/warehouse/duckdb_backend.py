@@ -36,6 +36,14 @@ def transpile(sql: str, source: str = "<query>") -> str:
     return bigquery_to_duckdb.translate(sql, source)
 
 
+def _split_table_id(table_id: str) -> tuple[str, str]:
+    """`dataset.table` (plain identifiers only: scratch tables are named by code, not users)."""
+    parts = table_id.split(".")
+    if len(parts) != 2 or not all(p.replace("_", "a").isalnum() and p.isascii() for p in parts):
+        raise WarehouseError(f"not a dataset.table name: {table_id!r}")
+    return parts[0], parts[1]
+
+
 def _int64_sums(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
     """BigQuery's SUM/COUNTIF of INT64 is INT64 (an overflow is an error); DuckDB widens them to
     HUGEINT, which Arrow carries as decimal128. Cast back, raising where BigQuery would."""
@@ -213,6 +221,28 @@ class DuckDBWarehouse(Warehouse):
         with self.connect() as con:
             self._ensure(con, schema)
             return self._replace(con, schema, partition, f"select * from ({duck_sql})", query_params)
+
+    def materialize(
+        self,
+        table_id: str,
+        sql: str,
+        labels: JobLabels = JobLabels(),
+        query_params: QueryParams | None = None,
+        expiration_hours: float = 24.0,
+    ) -> None:
+        dataset, table = _split_table_id(table_id)
+        duck_sql = transpile(sql)
+        with self.connect() as con:
+            con.execute(f'create schema if not exists "{dataset}"')
+            try:
+                con.execute(f'create or replace table "{dataset}"."{table}" as {duck_sql}', query_params or None)
+            except duckdb.Error as exc:
+                raise WarehouseError(f"materializing {table_id} failed on DuckDB: {exc}") from exc
+
+    def drop_table(self, table_id: str) -> None:
+        dataset, table = _split_table_id(table_id)
+        with self.connect() as con:
+            con.execute(f'drop table if exists "{dataset}"."{table}"')
 
     def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         duck_sql = transpile(sql)
