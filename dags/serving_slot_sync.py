@@ -77,8 +77,16 @@ def serving_slot_sync() -> None:
 
         return run(context)
 
+    @task(doc_md="Announces the slot's new version (an asset event) only if the sync moved it.")
+    def announce(slot: str, synced: dict) -> str:
+        from adctr.orchestration.tasks.slot_sync import announce as run
+
+        return run(slot, synced)
+
     sync = sync_slots.override(inlets=[lineage.model_asset(m, v) for m, v in dag_helpers.slot_models()])()
     sync >> apply_retention()
+    for slot in dag_helpers.slot_names():
+        announce.override(task_id=f"announce__{slot}", outlets=[lineage.slot_asset(slot)])(slot, sync)
 
 
 with serving_slot_sync() as this_dag:

@@ -35,7 +35,7 @@ def _parse_alone(path: str) -> dict:
 
 
 def test_each_dag_file_parses_without_errors_in_under_a_second() -> None:
-    assert {p.stem for p in DAG_FILES} == {"ad_performance_daily", "ctr_cvr_retrain", "serving_slot_sync"}
+    assert {p.stem for p in DAG_FILES} == {"ad_performance_daily", "ctr_cvr_retrain", "serving_slot_sync", "batch_scoring"}
     for path in DAG_FILES:
         result = _parse_alone(str(path))
         assert result["errors"] == {}, result["errors"]
@@ -104,3 +104,32 @@ def test_a_missed_deadline_alerts_through_airflows_callback_trigger(alert_webhoo
     assert alert["body"]["text"] == (
         "[adctr] run not finished 120 min after it was queued\nDAG ad_performance_daily, run scheduled__2026-11-20T21:00:00+00:00"
     )
+
+
+def test_batch_scoring_runs_on_its_inputs_and_on_a_slot_that_moved() -> None:
+    """batch_scoring is scheduled at its time, or when every table its SQL reads was rebuilt, or
+    when the slot sync announces a slot it scores; the sync announces each slot separately."""
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    scoring, sync = bag.dags["batch_scoring"], bag.dags["serving_slot_sync"]
+    def leaves(condition):  # noqa: ANN001, ANN202 - AssetAny / AssetAll hold `objects`
+        return [a for o in condition.objects for a in leaves(o)] if hasattr(condition, "objects") else [condition]
+
+    uris = {a.uri for a in leaves(scoring.timetable.asset_condition)}
+    slot_uris = {u for u in uris if u.startswith("file://")}
+    assert {u.rsplit("/", 1)[1] for u in slot_uris} == {"ctr0", "cvr0"}
+    assert {u.rsplit("/", 2)[1] for u in slot_uris} == {"serving"}
+    tables = {u.split("/", 3)[3].replace("/", ".") for u in uris - slot_uris}
+    from adctr.warehouse import elt
+
+    assert tables == set(elt.all_sql_models()["scoring.candidates"].depends_on)
+    assert {"staging.ad_performance", "staging.assets", "staging.creative_assets"} <= tables
+    assert not any(t.startswith("scoring.") for t in tables)  # its own outputs never trigger it
+    for slot in ("ctr0", "cvr0"):
+        (announced,) = [a.uri for a in sync.get_task(f"announce__{slot}").outlets]
+        assert announced in slot_uris and announced.endswith(f"/serving/{slot}")
+    order = [t.task_id for t in scoring.topological_sort()]
+    assert order.index("validate__scoring__candidates") < order.index("score_combinations") < order.index(
+        "build__scoring__best_combinations"
+    ) < order.index("evaluate_against_truth")

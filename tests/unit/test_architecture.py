@@ -36,7 +36,7 @@ def test_import_contracts_are_kept() -> None:
         ("plugins/adctr/serving/instances.py", "import airflow",
          "The serving library does not reach airflow even indirectly BROKEN"),
         ("plugins/adctr/serving/instances.py", "import airflow",
-         "never import\nairflow BROKEN"),
+         "Training, scoring, the serving library, release, the model contract and core never import airflow BROKEN"),
         ("dags/serving_slot_sync.py", "from adctr.core import settings",
          "DAG files import only the orchestration layer BROKEN"),
         ("plugins/adctr/core/dates.py", "from adctr.orchestration import pools",
@@ -44,7 +44,9 @@ def test_import_contracts_are_kept() -> None:
         ("plugins/adctr/release/slots.py", "from adctr.local import demo",
          "Nothing imports DAG files or the local tooling BROKEN"),
         ("plugins/adctr/ingestion/landing.py", "from adctr.serving import reader",
-         "Ingestion, quality, serving and the simulator know nothing of each other BROKEN"),
+         "Ingestion, quality, scoring, serving and the simulator know nothing of each other BROKEN"),
+        ("plugins/adctr/scoring/truth.py", "from adctr.simulator import world",
+         "Ingestion, quality, scoring, serving and the simulator know nothing of each other BROKEN"),
     ],
 )  # fmt: skip
 def test_breaking_a_contract_fails_with_its_name(tmp_path: Path, module: str, line: str, contract: str) -> None:
@@ -56,7 +58,7 @@ def test_breaking_a_contract_fails_with_its_name(tmp_path: Path, module: str, li
     target.write_text(target.read_text("utf-8") + f"\n{line}  # a boundary broken on purpose\n", "utf-8")
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
-    assert contract in result.stdout, result.stdout
+    assert contract in " ".join(result.stdout.split()), result.stdout  # lint-imports wraps long names
 
 
 def test_no_module_at_the_package_root() -> None:

@@ -36,3 +36,14 @@ def test_media_with_view_through_attribution_are_exempt_from_conversions_le_clic
     (pair,) = [e for e in suite["expectations"] if e["kwargs"].get("column_B") == "conversions"]
     condition = pair["kwargs"]["row_condition"]
     assert condition.parameter == [cfg["media"][1]["name"]] and condition.column.name == "medium"
+
+
+@pytest.mark.parametrize("table_id", sorted(all_schemas()))
+def test_every_column_an_expectation_names_is_in_the_table(table_id: str) -> None:
+    """A check on a column the table does not have fails at run time with no count: catch it in review."""
+    suite = json.loads((settings.project_root() / "expectations" / f"{table_id}.json").read_text("utf-8"))
+    columns = set(all_schemas()[table_id].column_names)
+    for e in suite["expectations"]:
+        kw = e["kwargs"]
+        named = [kw[k] for k in ("column", "column_A", "column_B") if k in kw] + list(kw.get("column_list") or [])
+        assert set(named) <= columns, (e["type"], sorted(set(named) - columns))

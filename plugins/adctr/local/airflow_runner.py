@@ -18,7 +18,11 @@ from adctr.core import settings
 from adctr.local import airflow_env as localenv
 
 # The config/pipeline.yaml key of each DAG's schedule (see the DAG files).
-CRON_KEYS = {"ad_performance_daily": "daily_schedule_cron", "ctr_cvr_retrain": "retrain_schedule_cron"}
+CRON_KEYS = {
+    "ad_performance_daily": "daily_schedule_cron",
+    "ctr_cvr_retrain": "retrain_schedule_cron",
+    "batch_scoring": "scoring_schedule_cron",
+}
 
 
 class DagRunFailed(RuntimeError):

@@ -3,7 +3,8 @@
     python -m adctr.local.demo [--days 14] [--end-date YYYY-MM-DD]
 
 Starts the ad-media simulator, runs `ad_performance_daily` for each report date of the
-window and then `ctr_cvr_retrain` for the newest one, all through Airflow (`dag.test` on a
+window, `ctr_cvr_retrain` for the newest one, `serving_slot_sync` and `batch_scoring` (every
+asset combination scored by the slots' new versions), all through Airflow (`dag.test` on a
 project-local, migrated metadata DB), and prints what it produced. Re-runnable: a second
 run leaves the same warehouse contents and publishes a new model version.
 """
@@ -96,10 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         sync = runner.run("serving_slot_sync", end)
         print(f"  serving_slot_sync: {sync.state} ({time.monotonic() - t:.1f}s)", flush=True)
+        t = time.monotonic()
+        scoring = runner.run("batch_scoring", end)
+        print(f"  batch_scoring {end}: {scoring.state} ({time.monotonic() - t:.1f}s)", flush=True)
 
     from adctr import quality
     from adctr.core.storage import get_store
     from adctr.local import demo_report as summary
+    from adctr.orchestration import run_summary
+    from adctr.quality.results import dq_store
     from adctr.release import artifacts
     from adctr.warehouse import get_warehouse
 
@@ -110,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     models = artifacts.published_versions(store, retrain.run_id)
     print(summary.render(rows, dq, models))
     print(summary.render_slots(store))
+    with get_warehouse() as wh:
+        print(summary.render_scoring(wh, run_summary.read(dq_store(), "batch_scoring", scoring.run_id), end))
     print(f"\ndone in {time.monotonic() - started:.0f}s")
     return 0
 

@@ -77,3 +77,29 @@ def render_slots(store: ObjectStore) -> str:
         lines.append(f"  {spec.slot:6s} {served:24s} {store.uri(slots.slot_prefix(spec.slot))}")
     lines.append("  score them: make serve, then POST http://127.0.0.1:8501/v1/models/<slot>:predict")
     return "\n".join(lines)
+
+
+def render_scoring(warehouse: Any, run: dict[str, Any] | None, scoring_date: Any) -> str:
+    """Batch scoring's facts, the best combinations of a few ad groups, and the truth table."""
+    from adctr.orchestration.run_summary import TRUTH_CAPTION, TRUTH_HEADER, scoring_parts
+
+    lines = ["", "=== Batch scoring (scoring.combination_scores -> scoring.best_combinations) ==="]
+    facts, table = scoring_parts((run or {}).get("scoring"))
+    lines += [f"  {f}" for f in facts] or ["  no scoring facts: see the batch_scoring run's log"]
+    best = warehouse.query_arrow(
+        "select slot, ad_group_id, score_rank, headline_asset_id, description_asset_id, image_asset_id, served, score "
+        "from scoring.best_combinations where scoring_date = @d and score_rank = 1 order by slot, ad_group_id limit 6",
+        {"d": scoring_date},
+    ).to_pylist()
+    if best:
+        lines.append("  top-1 combination (first ad groups):")
+        for b in best:
+            lines.append(f"    {b['slot']:5s} {b['ad_group_id']:18s} {b['headline_asset_id'].rsplit('-', 1)[1]} x "
+                         f"{b['description_asset_id'].rsplit('-', 1)[1]} x {b['image_asset_id'].rsplit('-', 1)[1]}  "
+                         f"score {b['score']:.4f}{'  (serving)' if b['served'] else ''}")  # fmt: skip
+    if table:
+        lines.append(f"  {TRUTH_CAPTION}:")
+        widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(TRUTH_HEADER)]
+        for row in [list(TRUTH_HEADER), *table]:
+            lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    return "\n".join(lines)

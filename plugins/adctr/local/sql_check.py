@@ -47,6 +47,66 @@ def fixture_raw(day: date, media: list[str]):  # noqa: ANN201 - pa.Table
     return pa.concat_tables(tables)
 
 
+def fixture_library(day: date, media: list[str]) -> dict:
+    """Raw asset-library partitions for one day from the simulator's world, listed as the
+    nightly pull lists them (as of the next day), through the ingestion row checks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from adctr.core.table_schemas import get_schema
+    from adctr.ingestion.adapters.asset_library import AssetLibrary, Listing
+    from adctr.ingestion.library_checks import (
+        LIBRARY_QUARANTINE_TABLE,
+        LibraryRules,
+        check_library,
+        with_partition,
+    )
+    from adctr.simulator.world import world_from_config
+
+    world = world_from_config(settings.load_config("simulator"))
+    as_of = day + timedelta(days=1)
+
+    def listing(endpoint: str, table: pa.Table) -> Listing:
+        text = pa.table({c: pc.cast(table[c], pa.string()) for c in table.column_names})
+        return Listing(endpoint, as_of, text.num_rows, text)
+
+    assets, ads = listing("assets", world.asset_table(as_of)), listing("ads", world.creative_table(as_of))
+    rules = LibraryRules.from_config(settings.load_config("media")["asset_library"])
+    schemas = {t: get_schema(t) for t in ("raw.ad_assets", "raw.ad_creatives", LIBRARY_QUARANTINE_TABLE)}
+    parts: dict[str, list] = {t: [] for t in schemas}
+    pulled = datetime.now(timezone.utc)
+    for medium in media:
+        checked = check_library(AssetLibrary(medium, "1001", as_of, f"fixture-{medium}", assets, ads), rules, schemas)
+        for table, data in zip(schemas, (checked.assets, checked.creatives, checked.quarantined), strict=True):
+            parts[table].append(with_partition(data, schemas[table], day, f"fixture-{medium}", pulled))
+    return {t: pa.concat_tables(tables) for t, tables in parts.items()}
+
+
+SCORES = "scoring.combination_scores"  # written by batch scoring's Python task, not by a SQL file
+
+
+def fixture_scores(wh: object, day: date):  # noqa: ANN201 - pa.Table
+    """Scores for every candidate of `day` as one slot would write them (a fixed pseudo-random
+    score per row), so the SQL models that read scores run on data."""
+    import numpy as np
+    import pyarrow as pa
+
+    from adctr.core.table_schemas import get_schema
+
+    keys = ["medium", "device", "ad_group_id", "headline_asset_id", "description_asset_id", "image_asset_id",
+            "creative_id", "served"]  # fmt: skip
+    cand = wh.query_arrow(
+        f"select {', '.join(keys)} from scoring.candidates where scoring_date = @d order by {', '.join(keys[:6])}",
+        {"d": day},
+    )
+    n = cand.num_rows
+    fixed = {"scoring_date": pa.array([day] * n, pa.date32()), "slot": pa.array(["ctr0"] * n),
+             "model": pa.array(["ctr"] * n), "variant": pa.array(["main"] * n), "version": pa.array([1] * n, pa.int64())}  # fmt: skip
+    score = pa.array(np.random.default_rng(day.toordinal()).random(n))
+    columns = {**fixed, **{k: cand[k] for k in keys}, "score": score}
+    return pa.table({c: columns[c] for c in get_schema(SCORES).column_names})
+
+
 def _line(status: str, model: elt.SqlModel, detail: str) -> str:
     return f"{status:<5} {elt.display_path(model.sql_path):<42} {detail}"
 
@@ -60,6 +120,7 @@ def check_embedded(end: date, days: int) -> int:
     daily = elt.sql_models_for_dag(DAILY_DAG)
     others = [m for dag in sorted({m.dag for m in models.values()} - {DAILY_DAG, None})
               for m in elt.sql_models_for_dag(dag)]  # fmt: skip
+    others.sort(key=lambda m: SCORES in m.depends_on)  # scores come from the candidates built first
     window = [end - timedelta(days=i) for i in range(days - 1, -1, -1)]
     print(f"sql-check on DuckDB: {len(models)} models, fixture data for {window[0]} .. {end}")
     failures: dict[str, str] = {}
@@ -69,10 +130,14 @@ def check_embedded(end: date, days: int) -> int:
         media = list(configured_media())
         for day in window:
             wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, fixture_raw(day, media))
+            for table_id, data in fixture_library(day, media).items():
+                wh.replace_partition_from_arrow(get_schema(table_id), day, data)
             for model in daily + (others if day == end else []):
                 if model.table_id in failures:
                     continue
                 try:
+                    if SCORES in model.depends_on:
+                        wh.replace_partition_from_arrow(get_schema(SCORES), day, fixture_scores(wh, day))
                     rows[model.table_id] = elt.build(model.table_id, day, wh)
                 except Exception as exc:  # report every file, then fail
                     failures[model.table_id] = str(exc).splitlines()[0]

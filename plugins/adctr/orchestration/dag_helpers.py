@@ -36,6 +36,34 @@ def retrain_schedule(deployment: str | None, examples_tables: list[str]) -> Any:
     return AssetOrTimeSchedule(timetable=timetable, assets=AssetAll(*(lineage.table_asset(t) for t in inputs)))
 
 
+def scoring_schedule(dag_id: str) -> Any:
+    """Batch scoring's schedule: its nightly time (`scoring_schedule_cron` of
+    config/pipeline.yaml), or as soon as every table its SQL models read directly has been rebuilt, or
+    as soon as the slot sync moves one of the slots it scores, whichever comes first."""
+    from airflow.sdk import AssetAll, AssetAny
+
+    try:
+        from airflow.sdk import AssetOrTimeSchedule
+    except ImportError:  # Airflow 3.1
+        from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[no-redef]
+    from adctr.orchestration import lineage
+    from adctr.warehouse import elt
+
+    models = elt.sql_models_for_dag(dag_id)
+    own = {m.table_id for m in models}
+    inputs = sorted({d for m in models for d in m.depends_on} - own)
+    inputs = [t for t in inputs if not t.startswith("scoring.")]  # its own outputs never trigger it
+    tables = AssetAll(*(lineage.table_asset(t) for t in inputs))
+    slots = [lineage.slot_asset(s) for s in scoring_slots()]
+    assets = AssetAny(tables, *slots) if slots else tables
+    return AssetOrTimeSchedule(timetable=account_timetable("scoring_schedule_cron"), assets=assets)
+
+
+def scoring_slots() -> list[str]:
+    """The serving slots batch scoring scores with (`slots` of config/scoring.yaml)."""
+    return list(settings.load_config("scoring").get("slots") or [])
+
+
 def deployment_variant(deployment: str | None) -> str:
     """The serving variant the deployment in `deployment` (None = main) publishes to."""
     with settings.deployment(deployment):
@@ -161,6 +189,13 @@ def media_names() -> list[str]:
     return list(configured_media())
 
 
+def library_media_names() -> list[str]:
+    """Configured media whose API lists an asset library (a small YAML read, fine at parse time)."""
+    from adctr.ingestion.landing import library_media
+
+    return library_media()
+
+
 def slot_models() -> list[tuple[str, str]]:
     """(model, variant) pairs the configured slots serve; [] if slots.yaml is malformed (the
     sync task then fails with the problem named, instead of the DAG failing to parse)."""
@@ -199,13 +234,17 @@ def validate_task(table_id: str) -> Any:
     return validate
 
 
-def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False) -> dict[str, Any]:
+def sql_model_tasks(
+    dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False, producers: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Build + validate tasks per SQL model of `dag_id`, wired by the tables each model reads.
 
-    A model starts after the *gates* of the models it reads; models with no upstream model
-    in this DAG start after `upstream`. With `mapped`, `report_date` is a list (XCom) of
-    dates and each task maps over it (one instance per date). Returns each model's gate.
+    A model starts after the *gates* of the models it reads, and after the task `producers`
+    names for a table the DAG writes without SQL (e.g. scores); models with no upstream in
+    this DAG start after `upstream`. With `mapped`, `report_date` is a list (XCom) of dates
+    and each task maps over it (one instance per date). Returns each model's gate.
     """
+    producers = producers or {}
     from airflow.sdk import task
 
     from adctr.orchestration import lineage
@@ -239,6 +278,7 @@ def sql_model_tasks(dag_id: str, report_date: Any, upstream: Any = None, mapped:
             gate = validate_task(model.table_id)(report_date)
         built >> gate
         parents = [gates[d] for d in model.depends_on if d in gates]
+        parents += [producers[d] for d in model.depends_on if d in producers]
         if not parents and upstream is not None:
             parents = [upstream]
         for parent in parents:

@@ -43,12 +43,33 @@ def source_asset(medium: str) -> Any:
     return Asset(name=uri, uri=uri, group="ad_media_api")
 
 
+def library_source_asset(medium: str) -> Any:
+    """The asset-library API (assets and ads listings) of one ad medium."""
+    from airflow.sdk import Asset
+
+    uri = f"admedia://{medium}/asset_library"
+    return Asset(name=uri, uri=uri, group="ad_media_api")
+
+
 def model_asset(model: str, variant: str) -> Any:
     from airflow.sdk import Asset
 
+    uri = _artifact_uri(f"models/{model}/{variant}")
+    return Asset(name=uri, uri=uri, group="model")
+
+
+def slot_asset(slot: str) -> Any:
+    """A serving slot (`serving/<slot>/` in the artifact store): updated when the slot sync
+    moves it to another version, so what scores with the slot's model can run again."""
+    from airflow.sdk import Asset
+
+    uri = _artifact_uri(f"serving/{slot}")
+    return Asset(name=uri, uri=uri, group="serving_slot")
+
+
+def _artifact_uri(key: str) -> str:
+    """A folder of the artifact store as a URI (gs:// in production, file:// locally)."""
     from adctr.core.storage import get_store
 
-    uri = get_store("artifact").uri(f"models/{model}/{variant}")
-    if "://" not in uri:
-        uri = "file://" + uri
-    return Asset(name=uri, uri=uri, group="model")
+    uri = get_store("artifact").uri(key)
+    return uri if "://" in uri else "file://" + uri

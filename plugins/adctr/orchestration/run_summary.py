@@ -27,12 +27,26 @@ def summary_key(dag_id: str, run_id: str) -> str:
     return f"{PREFIX}/{dag_id}/{safe_name(run_id, keep='-.+')}.json"
 
 
+def scoring_report_key(run_id: str) -> str:
+    """Artifact-store key of a batch scoring run's facts (scores written, truth evaluation)."""
+    return f"scoring_runs/{safe_name(run_id, keep='-.+')}.json"
+
+
+def _scoring_report(store: ObjectStore, run_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(store.read_bytes(scoring_report_key(run_id)))
+    except ObjectNotFoundError:
+        return None
+
+
 def dag_tables(dag_id: str) -> list[str]:
     """The warehouse tables a DAG writes (raw for the daily DAG, then its SQL models)."""
     base = dag_id.split("__")[0]
     tables = [m.table_id for m in elt.sql_models_for_dag(base)]
     if base == "ad_performance_daily":
         tables = ["raw.ad_performance", "raw.ad_performance_quarantine", *tables]
+    if base == "batch_scoring":
+        tables = ["scoring.combination_scores", *tables]
     return tables
 
 
@@ -88,6 +102,7 @@ def collect(
         ],
         "no_model_because": why_none,
         "slot_changes": slot_changes,
+        "scoring": _scoring_report(artifact_store, run_id),
     }
 
 
@@ -146,7 +161,59 @@ def render_markdown(s: dict[str, Any]) -> str:
         lines += ["", "### Slot changes"]
         for r in s["slot_changes"]:
             lines.append(f"- {r['slot']}: {json.dumps(r.get('from'))} → {json.dumps(r.get('to'))} ({r.get('action')}: {r.get('why')})")
+    lines += _scoring_lines(s.get("scoring"))
     return "\n".join(lines)
+
+
+TRUTH_HEADER = ("slot", "context", "ad groups", "model top-1", "random choice", "served today", "top-1 is the best")
+
+
+def scoring_parts(report: dict[str, Any] | None) -> tuple[list[str], list[list[str]]]:
+    """A scoring run's facts (lines) and its truth table (rows under TRUTH_HEADER)."""
+    facts: list[str] = []
+    scoring = (report or {}).get("scoring")
+    if scoring:
+        facts.append(f"{scoring['candidates']} candidates x {len(scoring['slots'])} slot(s) = {scoring['rows']} "
+                     f"scores for {scoring['scoring_date']} in {scoring['seconds']:.1f} s")  # fmt: skip
+        for m in scoring["slots"]:
+            facts.append(f"{m['slot']}: {m['model']}/{m['variant']} v{m['version']} ({m['trees']} trees, "
+                         f"{m['statements']} statement(s), sha256 {m['model_sha256'][:12]})")  # fmt: skip
+    table = []
+    for r in (report or {}).get("truth") or []:
+        served = "n/a" if r["served_share_of_best"] is None else f"{r['served_share_of_best']:.1%}"
+        table.append([f"{r['slot']} ({r['model']})", f"{r['medium']}/{r['device']}", str(r["ad_groups"]),
+                      f"{r['model_top1_share_of_best']:.1%}", f"{r['random_share_of_best']:.1%}", served,
+                      f"{r['top1_is_best']:.0%}"])  # fmt: skip
+    return facts, table
+
+
+TRUTH_CAPTION = ("Top-1 combination per ad group against the simulator's truth: share of the best "
+                 "combination's true rate, mean over ad groups")  # fmt: skip
+
+
+def _scoring_lines(report: dict[str, Any] | None) -> list[str]:
+    facts, table = scoring_parts(report)
+    if not facts and not table:
+        return []
+    lines = ["", "### Batch scoring", *(f"- {f}" for f in facts)]
+    if table:
+        lines += ["", TRUTH_CAPTION + ":", "", "| " + " | ".join(TRUTH_HEADER) + " |",
+                  "|---|---|" + "---:|" * (len(TRUTH_HEADER) - 2)]  # fmt: skip
+        lines += ["| " + " | ".join(row) + " |" for row in table]
+    return lines
+
+
+def _scoring_html(report: dict[str, Any] | None) -> str:
+    e = html.escape
+    facts, table = scoring_parts(report)
+    if not facts and not table:
+        return ""
+    out = "<h3>Batch scoring</h3><ul>" + "".join(f"<li>{e(f)}</li>" for f in facts) + "</ul>"
+    if table:
+        head = "".join(f"<th>{e(h)}</th>" for h in TRUTH_HEADER)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in table)
+        out += f"<p>{e(TRUTH_CAPTION)}</p><table><tr>{head}</tr>{body}</table>"
+    return out
 
 
 def write(store: ObjectStore, summary: dict[str, Any]) -> str:
@@ -224,6 +291,7 @@ def render_html(s: dict[str, Any] | None, dq_store: ObjectStore, docs_route: str
             for r in s["slot_changes"]
         )
         parts.append(f"<h3>Slot changes</h3><ul>{items}</ul>")
+    parts.append(_scoring_html(s.get("scoring")))
     parts.append(f"<p class='meta'>written {e(s['written_at'])}</p>")
     return _page(f"Run summary · {s['dag_id']}", "".join(parts))
 

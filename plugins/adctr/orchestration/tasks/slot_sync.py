@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from adctr.orchestration.tasks.common import actor, permanent_errors
+from adctr.orchestration.tasks.common import actor, permanent_errors, skip
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,16 @@ def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
     served = {s.slot: slots.current(store, s.slot) for s in specs}
     log.info("slots now serve: %s", served)
     return {"changed": [r["slot"] for r in records], "serving": served}
+
+
+def announce(slot: str, synced: dict[str, Any]) -> str:
+    """Succeed (emitting the slot's asset event, which schedules batch scoring) only when the
+    sync moved `slot`; otherwise skip, and a skipped task emits no event."""
+    if slot not in synced.get("changed", []):
+        skip(f"{slot} still serves {synced.get('serving', {}).get(slot)}")
+    served = synced["serving"][slot]
+    log.info("slot %s now serves %s", slot, served)
+    return f"{slot}: {served['model']}/{served['variant']} v{served['version']}"
 
 
 def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
