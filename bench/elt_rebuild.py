@@ -12,6 +12,7 @@ Reports the newest day alone and the whole backfill; overhead = ours / floor - 1
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -25,6 +26,8 @@ from adctr.warehouse import elt
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse, transpile
 
 DAG = "ad_performance_daily"
+# Each synthetic ad group's asset library (10 creatives each: distinct combinations of these).
+HEADLINES, DESCRIPTIONS, IMAGES = 4, 3, 3
 DEVICES = np.array(["mobile", "desktop", "tablet"])
 MEDIA = np.array(["yahoo_ads", "google_ads"])
 
@@ -62,9 +65,67 @@ def raw_day(day: date, rows: int, seed: int) -> pa.Table:
     }).cast(get_schema("raw.ad_performance").arrow_schema())  # fmt: skip
 
 
+def _raw_library():  # noqa: ANN202
+    path = Path(__file__).with_name("raw_library.py")
+    spec = importlib.util.spec_from_file_location("raw_library", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def library_day(rows: int, launched: date) -> tuple[pa.Table, pa.Table]:
+    """The asset library of `raw_day`'s creatives in World.asset_table / creative_table
+    columns: per ad group HEADLINES x DESCRIPTIONS x IMAGES assets, creative j of the group
+    (0..9) made of headline j % 4, description j // 4 % 3, image j % 3; all launched on
+    `launched` and serving."""
+    creatives = rows // 6
+    groups = -(-creatives // 10)
+    kinds = [("HEADLINE", "h", HEADLINES), ("DESCRIPTION", "d", DESCRIPTIONS), ("IMAGE", "i", IMAGES)]
+    parts = []
+    for kind, prefix, n in kinds:
+        group = np.repeat(np.arange(groups), n)
+        number = np.tile(np.arange(1, n + 1), groups)
+        ad_group = np.char.add("g", group.astype(str))
+        parts.append({
+            "asset_id": np.char.add(np.char.add(ad_group, f"-{prefix}"), number.astype(str)),
+            "ad_group_id": ad_group, "campaign_id": np.char.add("c", (group // 10).astype(str)),
+            "advertiser_id": np.char.add("adv", (group // 100).astype(str)),
+            "asset_type": np.full(len(group), kind),
+            "asset_text": None if kind == "IMAGE" else np.char.add(f"{kind.lower()} ", number.astype(str)),
+            "asset_format": np.full(len(group), "image") if kind == "IMAGE" else None,
+        })  # fmt: skip
+    assets = pa.concat_tables(
+        pa.table({
+            **{k: pa.array(v, pa.string()) if v is not None else pa.nulls(len(p["asset_id"]), pa.string())
+               for k, v in p.items()},
+            "launch_date": pa.array([launched] * len(p["asset_id"]), pa.date32()),
+        })
+        for p in parts
+    ).sort_by("asset_id")  # fmt: skip
+    k = np.arange(creatives)
+    j = k % 10
+    ad_group = np.char.add("g", (k // 10).astype(str))
+    creative_table = pa.table({
+        "creative_id": np.char.add("cr", k.astype(str)), "ad_group_id": ad_group,
+        "headline_asset_id": np.char.add(np.char.add(ad_group, "-h"), (j % HEADLINES + 1).astype(str)),
+        "description_asset_id": np.char.add(
+            np.char.add(ad_group, "-d"), (j // HEADLINES % DESCRIPTIONS + 1).astype(str)
+        ),
+        "image_asset_id": np.char.add(np.char.add(ad_group, "-i"), (j % IMAGES + 1).astype(str)),
+        "launch_date": pa.array([launched] * creatives, pa.date32()),
+        "end_date": pa.nulls(creatives, pa.date32()), "status": np.full(creatives, "ENABLED"),
+    })  # fmt: skip
+    return assets, creative_table
+
+
 def load_raw(wh: DuckDBWarehouse, days: list[date], rows: int) -> None:
+    """Each day's report rows and asset library into the raw layer (the library through the
+    DAG's check, landing and load path: bench/raw_library.py)."""
+    loader = _raw_library()
+    assets, creatives = library_day(rows, days[0] - timedelta(days=30))
     for i, day in enumerate(days):
         wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, raw_day(day, rows, i))
+        loader.load_library_day(wh, day, assets, creatives, as_of=day + timedelta(days=1))
 
 
 def ours(wh: DuckDBWarehouse, days: list[date]) -> list[float]:

@@ -1,17 +1,32 @@
 """Model quality against the truth: holdout log loss of the trained CTR and CVR models next to
-the base-rate model and the Bayes-optimal model (the simulator's true probabilities).
+the base-rate model and the Bayes-optimal model (the simulator's true probabilities), and an
+ablation ladder of feature sets, overall and per creative segment.
 
-    python bench/model_quality.py [--end 2026-11-20] [--window 28]
+    python bench/model_quality.py [--end 2026-11-20] [--window 28] [--profile bench]
+        [--seed 11] [--world ad_groups_per_campaign=10 ...] [--holdout-days 7]
 
-Builds a throwaway DuckDB from the simulator's world (final reports, no HTTP), runs every
-SQL model for each day (with enough history before the window for the trailing features),
-trains through training.pipeline exactly as the DAG does, and reports for each model the
-share of the gap from base rate to Bayes-optimal that the model closes.
+Builds a throwaway DuckDB from the simulator's world (final reports and the day's asset
+library, no HTTP), runs every SQL model for each day (with enough history before the window
+for the trailing features), trains through training's own code (training_splits, trainer.fit)
+and reports for each model the share of the gap from base rate to Bayes-optimal it closes.
+
+The ladder trains the same split with growing feature sets (config/models.yaml
+`exclude_features`): no history (static attributes and age) -> + creative history -> + asset
+history (headline, description, image, headline x image pair) -> all (+ ad group and
+advertiser history). Segments of the holdout, by the creative's launch date in the asset
+library (staging.creative_assets): `established` launched before the first day of the
+examples window, `new` on or after it; `new_after_training` (part of `new`) launched after
+the training split's last day, so no training row has its history.
+
+World, seed and sizes come from config/simulator.yaml (`--profile` picks a `profiles:` entry,
+`--seed` and `--world KEY=VALUE` override it for this run only).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import json
 import tempfile
 import time
@@ -21,8 +36,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 FEATURE_WARMUP_DAYS = 28  # the longest trailing window of features.creative_daily
+# (rung, levels whose trailing statistics it uses): each rung adds levels to the one before.
+ASSET_LEVELS = ("headline_asset", "description_asset", "image_asset", "headline_image")
+LADDER = (
+    ("no history", ()),
+    ("+ creative history", ("creative",)),
+    ("+ asset history", ("creative", *ASSET_LEVELS)),
+    ("all", ("creative", *ASSET_LEVELS, "ad_group", "advertiser")),
+)
+SEGMENTS = ("overall", "established", "new", "new_after_training")
 
 
 def final_raw(state: Any, day: date, media: list[str]) -> Any:
@@ -46,15 +71,41 @@ def final_raw(state: Any, day: date, media: list[str]) -> Any:
     return pa.concat_tables(tables)
 
 
-def build_warehouse(path: Path, end: date, window: int, attribution: int) -> Any:
+def _raw_library():  # noqa: ANN202
+    path = Path(__file__).with_name("raw_library.py")
+    spec = importlib.util.spec_from_file_location("raw_library", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def simulator_config(seed: int | None = None, world: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config/simulator.yaml with this run's seed and `world:` overrides (applied over the
+    profile too: they go into every profile the run may pick)."""
     from adctr.core import settings
+
+    config = copy.deepcopy(settings.load_config("simulator"))
+    if seed is not None:
+        config["seed"] = int(seed)
+    if world:
+        config["world"] = {**(config.get("world") or {}), **world}
+        config["profiles"] = {name: {**(p or {}), **world} for name, p in (config.get("profiles") or {}).items()}
+    return config
+
+
+def build_warehouse(
+    path: Path, end: date, window: int, attribution: int, *, profile: str | None = None,
+    seed: int | None = None, world: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
     from adctr.core.table_schemas import get_schema
     from adctr.ingestion.raw_load import configured_media
     from adctr.simulator.state import state_from_config
     from adctr.warehouse import elt
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-    state = state_from_config(settings.load_config("simulator"), today=end + timedelta(days=1))
+    config = simulator_config(seed, world)
+    state = state_from_config(config, today=end + timedelta(days=1), profile=profile)
+    library = _raw_library()
     wh = DuckDBWarehouse(path)
     media = list(configured_media())
     daily = elt.sql_models_for_dag("ad_performance_daily")
@@ -62,6 +113,9 @@ def build_warehouse(path: Path, end: date, window: int, attribution: int) -> Any
     for i in range(span - 1, -1, -1):
         day = end - timedelta(days=i)
         wh.replace_partition_from_arrow(get_schema("raw.ad_performance"), day, final_raw(state, day, media))
+        pulled = day + timedelta(days=1)  # the daily DAG pulls the library the day after
+        assets, creatives = state.world.asset_table(pulled), state.world.creative_table(pulled)
+        library.load_library_day(wh, day, assets, creatives, pulled)
         for model in daily:
             elt.build(model.table_id, day, wh)
     for model in elt.sql_models_for_dag("ctr_cvr_retrain"):
@@ -115,26 +169,174 @@ def measure(wh: Any, state: Any, end: date, models: tuple[str, ...] = ("ctr", "c
     return result
 
 
-def run(end: date = date(2026, 11, 20), window: int = 28) -> dict[str, Any]:
+def excluded(levels: tuple[str, ...]) -> list[str]:
+    """Every trailing statistic (`{level}_{stat}_{w}d`) of a level not in `levels`."""
+    from adctr.model.contract import NUMERIC
+
+    trailing = [n for n in NUMERIC if n.endswith("d") and n[-2].isdigit()]
+    return [n for n in trailing if n.rsplit("_", 2)[0] not in levels]
+
+
+def segment_masks(
+    wh: Any, holdout: pd.DataFrame, end: date, window: int, train_end: date
+) -> dict[str, np.ndarray]:
+    """Holdout rows per segment, from each creative's launch date in the asset library."""
+    sql = "select creative_id, launch_date from staging.creative_assets where report_date = @ds"
+    launched = wh.query_arrow(sql, {"ds": end}).to_pandas()
+    by_id = dict(zip(launched["creative_id"], launched["launch_date"], strict=True))
+    launch = holdout["creative_id"].astype(str).map(by_id)
+    if launch.isna().any():
+        missing = int(launch.isna().sum())
+        raise RuntimeError(f"{missing} holdout rows have a creative the asset library does not list")
+    launch = pd.to_datetime(launch).dt.date.to_numpy()
+    new = launch >= end - timedelta(days=window - 1)
+    return {"overall": np.ones(len(holdout), bool), "established": ~new, "new": new,
+            "new_after_training": launch > train_end}  # fmt: skip
+
+
+def ladder(
+    wh: Any, state: Any, end: date, window: int, models: tuple[str, ...] = ("ctr", "cvr"),
+    holdout_days: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Each rung of LADDER trained on the same split through training's own code; holdout
+    log loss and share of the base-rate -> Bayes gap closed, overall and per segment."""
+    from training import metrics
+    from training.config import model_config
+    from training.dataset import training_splits
+    from training.trainer import fit
+
+    result: dict[str, Any] = {}
+    for model in models:
+        cfg = model_config(model)
+        if holdout_days is not None:
+            cfg["holdout_days"] = int(holdout_days)
+        num, den = cfg["label_numerator"], cfg["label_denominator"]
+        splits = training_splits(wh, cfg, end)
+        k = splits.holdout[num].to_numpy(dtype=float)
+        n = splits.holdout[den].to_numpy(dtype=float)
+        train_end = date.fromisoformat(splits.dates["train"][-1])
+        masks = segment_masks(wh, splits.holdout, end, window, train_end)
+        rate = float(splits.train[num].sum() / splits.train[den].sum())
+        bayes = truth(state, splits.holdout, f"true_{model}")
+
+        def loss(p: np.ndarray, m: np.ndarray, k: np.ndarray = k, n: np.ndarray = n) -> float:
+            return metrics.log_loss(p[m], k[m], n[m])
+
+        segments = {
+            s: {"rows": int(m.sum()), "creatives": int(splits.holdout["creative_id"][m].nunique()),
+                "trials": float(n[m].sum()), "base_rate_log_loss": loss(np.full(len(k), rate), m),
+                "bayes_optimal_log_loss": loss(bayes, m)}
+            for s, m in masks.items() if m.any()
+        }  # fmt: skip
+        rungs = []
+        for name, levels in LADDER:
+            rung_cfg = {**cfg, "exclude_features": excluded(levels)}
+            fitted, info = fit(splits.train, splits.valid, num, den, rung_cfg)
+            pred = fitted.predict(splits.holdout)
+            per = {}
+            for s, m in masks.items():
+                if not m.any():
+                    continue
+                ll, seg = loss(pred, m), segments[s]
+                gap = seg["base_rate_log_loss"] - seg["bayes_optimal_log_loss"]
+                closed = (seg["base_rate_log_loss"] - ll) / gap
+                per[s] = {"log_loss": round(ll, 6), "gap_closed": round(closed, 4)}
+            rungs.append({"rung": name, "features": len(info["features"]), "best_iteration": info["best_iteration"],
+                          "segments": per})  # fmt: skip
+        result[model] = {
+            "dates": {k_: [v[0], v[-1]] for k_, v in splits.dates.items()},
+            "segments": {s: {**v, "base_rate_log_loss": round(v["base_rate_log_loss"], 6),
+                             "bayes_optimal_log_loss": round(v["bayes_optimal_log_loss"], 6)}
+                         for s, v in segments.items()},
+            "ladder": rungs,
+        }  # fmt: skip
+    return result
+
+
+def world_size(state: Any, end: date) -> dict[str, int]:
+    creatives = state.world.creative_table(end)
+    return {"ad_groups": len(set(creatives["ad_group_id"].to_pylist())),
+            "creatives_listed": creatives.num_rows,
+            "creatives_serving": int(sum(s == "ENABLED" for s in creatives["status"].to_pylist())),
+            "assets": state.world.asset_table(end).num_rows}  # fmt: skip
+
+
+def run(
+    end: date = date(2026, 11, 20), window: int = 28, *, profile: str | None = None, seed: int | None = None,
+    world: dict[str, Any] | None = None, holdout_days: int | None = None, keep: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """`keep`: build the warehouse there (and leave it) instead of in a temporary directory;
+    a warehouse already there is reused as built (same arguments assumed), for re-measuring."""
+    from adctr.simulator.state import state_from_config
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
     from training.config import model_config
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         attribution = int(model_config("cvr").get("attribution_window_days", 7))
-        wh, state = build_warehouse(Path(tmp) / "quality.duckdb", end, window, attribution)
+        path = keep or Path(tmp) / "quality.duckdb"
+        if keep is not None and keep.exists():
+            wh = DuckDBWarehouse(keep)
+            config = simulator_config(seed, world)
+            state = state_from_config(config, today=end + timedelta(days=1), profile=profile)
+        else:
+            wh, state = build_warehouse(
+                path, end, window, attribution, profile=profile, seed=seed, world=world
+            )
         built_s = time.perf_counter() - started
-        result = {"end": end.isoformat(), "window_days": window, "build_s": round(built_s, 1)}
+        result = {"end": end.isoformat(), "window_days": window, "profile": profile, "seed": state.world.seed,
+                  "world_overrides": world or {}, "holdout_days": holdout_days, "world": world_size(state, end),
+                  "build_s": round(built_s, 1)}  # fmt: skip
         result.update(measure(wh, state, end))
+        result["ladder"] = ladder(wh, state, end, window, holdout_days=holdout_days)
     result["total_s"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def ladder_table(result: dict[str, Any]) -> str:
+    """The ladder as a Markdown table: log loss (gap closed) per rung and segment."""
+    lines = []
+    for model, r in result["ladder"].items():
+        segs = [s for s in SEGMENTS if s in r["segments"]]
+        head = " | ".join(
+            f"{s} ({r['segments'][s]['rows']} rows, {r['segments'][s]['creatives']} cr.)" for s in segs
+        )
+        lines += [f"{model.upper()} holdout {r['dates']['holdout'][0]}..{r['dates']['holdout'][1]}", "",
+                  f"| rung | {head} |", "|---" * (len(segs) + 1) + "|"]  # fmt: skip
+        base = " | ".join(f"{r['segments'][s]['base_rate_log_loss']:.5f}" for s in segs)
+        bayes = " | ".join(f"{r['segments'][s]['bayes_optimal_log_loss']:.5f}" for s in segs)
+        lines.append(f"| base rate | {base} |")
+        for rung in r["ladder"]:
+            cells = " | ".join(
+                f"{rung['segments'][s]['log_loss']:.5f} ({rung['segments'][s]['gap_closed']:.1%})"
+                for s in segs
+            )
+            lines.append(f"| {rung['rung']} | {cells} |")
+        lines += [f"| Bayes-optimal | {bayes} |", ""]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 20))
     parser.add_argument("--window", type=int, default=28)
+    parser.add_argument(
+        "--profile", default=None, help="a config/simulator.yaml profile, e.g. bench (default: world:)"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="override the simulator seed")
+    parser.add_argument("--world", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a world: key (YAML value), e.g. ad_groups_per_campaign=10")
+    parser.add_argument("--holdout-days", type=int, default=None,
+                        help="the ladder's holdout days (default config/models.yaml holdout_days)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build the warehouse at this path and keep it; reuse it if it exists")
     args = parser.parse_args()
-    print(json.dumps(run(args.end, args.window), indent=2))
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.world)}
+    result = run(args.end, args.window, profile=args.profile, seed=args.seed, world=overrides,
+                 holdout_days=args.holdout_days, keep=args.keep)  # fmt: skip
+    print(json.dumps(result, indent=2))
+    print(ladder_table(result))
 
 
 if __name__ == "__main__":
