@@ -22,7 +22,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving composer-deploy
+.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring composer-deploy
 
 ## Stop at once, saying what is needed and what was found, unless PYTHON is a suitable 3.11.
 check-python:
@@ -134,6 +134,12 @@ deploy-variant: install
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install
 	$(PY) bench/serving_latency.py --rounds $(or $(ROUNDS),200)
+
+## Batch scoring: score_date end to end (DuckDB) vs bare Booster.predict, peak RSS per size,
+## and the BigQuery bill of a 100M-combination run. ROWS="1000000 10000000 30000000" MODEL_TREES=400
+## (default sizes 1M and 10M: ROWS only counts when given on the command line or environment).
+bench-scoring: install
+	$(PY) bench/batch_scoring.py --rows "$(if $(filter command line environment,$(origin ROWS)),$(ROWS),1000000 10000000)" --trees $(or $(MODEL_TREES),400)
 
 ## Cloud Composer: print (dry run) or run (RUN=1) the bucket sync, packages, env and connections.
 ##   make composer-deploy BUCKET=gs://<environment bucket> [RUN=1]

@@ -45,3 +45,20 @@ def test_serving_latency_bench_smoke() -> None:
     assert result["service"]["1"]["p50_ms"] > 0 and result["floor"]["50"]["p50_ms"] > 0
     assert result["ratio_p50_batch"] > 0 and result["service"]["50 columnar"]["n"] == 5
     assert result["ratio_p50_batch_arrow"] > 0 and result["service"]["50 arrow"]["handler_mean_ms"] > 0
+
+
+def test_batch_scoring_bench_smoke(tmp_path) -> None:
+    result = _load("batch_scoring").run(
+        sizes=(3000,),
+        trees=5,
+        train_rows=3000,
+        cost_rows=1_000_000,
+        cost_sample_rows=2000,
+        workdir=tmp_path,
+    )
+    (size,) = result["sizes"]
+    assert size["rows"] == 3000 and size["ours_s"] > 0 and size["floor_s"] > 0 and size["ratio"] > 0
+    assert size["ours_peak_rss_mb"] > 0
+    assert size["jobs"][-1]["job"] == "replace scoring.combination_scores"
+    bq = result["bigquery"]
+    assert bq["rows"] == 1_000_000 and bq["billed_bytes"] >= 2 * 10 * 1024**2 and bq["usd"] >= 0

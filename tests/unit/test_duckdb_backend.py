@@ -109,3 +109,24 @@ def test_sessions_run_in_utc_whatever_the_machine_zone(tmp_path, monkeypatch) ->
         monkeypatch.delenv("TZ")
         time.tzset()
     assert got == [{"h": 20, "d": 7}]
+
+
+def test_duckdb_settings_from_config_apply_to_every_connection(
+    tmp_path, config_copy, monkeypatch
+) -> None:
+    # Without a memory_limit DuckDB's buffer pool grows to 80% of RAM with the rows a job touches.
+    from adctr.warehouse import get_warehouse
+
+    path = config_copy / "warehouse.yaml"
+    text = path.read_text().replace("memory_limit: 2GB", "memory_limit: 300MB")
+    path.write_text(text.replace("threads: null", "threads: 1"))
+    monkeypatch.setenv("ADCTR_WAREHOUSE", "duckdb")
+    monkeypatch.setenv("ADCTR_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    wh = get_warehouse()
+    for _ in range(2):
+        got = wh.execute_native(
+            "select current_setting('memory_limit'), current_setting('threads')"
+        )
+        assert got == [("286.1 MiB", 1)]
+    other = DuckDBWarehouse(tmp_path / "other.duckdb")
+    assert other.execute_native("select current_setting('memory_limit')") != [("286.1 MiB",)]

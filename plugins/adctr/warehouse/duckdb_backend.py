@@ -60,9 +60,18 @@ def _int64_sums(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
 class DuckDBWarehouse(Warehouse):
     name = "duckdb"
 
-    def __init__(self, path: str | os.PathLike[str], lock_timeout_seconds: float = 600.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        lock_timeout_seconds: float = 600.0,
+        config: dict[str, str | int] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout_seconds = lock_timeout_seconds
+        # DuckDB settings for every connection (memory_limit, threads): DuckDB's default memory
+        # limit is 80% of RAM, and its buffer pool keeps pages up to it, so without a limit a
+        # process's RSS grows with the data it touches (e.g. the rows batch scoring writes).
+        self.config = {k: v for k, v in (config or {}).items() if v is not None}
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
@@ -101,7 +110,7 @@ class DuckDBWarehouse(Warehouse):
         functions the BigQuery translation calls.
         """
         with self.lock():
-            con = duckdb.connect(str(self.path))
+            con = duckdb.connect(str(self.path), config=self.config)
             con.execute("set TimeZone = 'UTC'")
             bigquery_to_duckdb.register_functions(con)
             try:

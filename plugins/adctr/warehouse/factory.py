@@ -17,7 +17,9 @@ def get_warehouse() -> Warehouse:
         duck = cfg.get("duckdb") or {}
         path = os.environ.get("ADCTR_DUCKDB_PATH") or duck.get("path") or "warehouse.duckdb"
         return DuckDBWarehouse(
-            settings.resolve_var_path(path), float(duck.get("lock_timeout_seconds", 600))
+            settings.resolve_var_path(path),
+            float(duck.get("lock_timeout_seconds", 600)),
+            {k: duck.get(k) for k in ("memory_limit", "threads")},
         )
     if backend == "bigquery":
         from adctr.warehouse.bigquery_backend import BigQueryWarehouse
