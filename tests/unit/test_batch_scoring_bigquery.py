@@ -31,8 +31,8 @@ def served(isolated_var):  # noqa: ANN001, ANN201
 
 
 def _answers(bq, frame, bytes_processed: int = 50 * 1024**2) -> None:  # noqa: ANN001
-    bq.answer("from scoring.candidates group by", schema=(("p", "DATE"), ("n", "INT64")),
-              rows=((DAY.isoformat(), len(frame)),))  # fmt: skip
+    bq.answer("count(*) as n from scoring.candidates where scoring_date = @scoring_date",
+              schema=(("n", "INT64"),), rows=((len(frame),),))  # fmt: skip
     bq.answer("from (select * from scoring.candidates where scoring_date = @scoring_date)",
               bytes_processed=bytes_processed, referenced_tables=("scoring.candidates",))  # fmt: skip
     bq.answer("from scoring._chunk_", bytes_processed=bytes_processed // 2)

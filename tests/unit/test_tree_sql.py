@@ -566,3 +566,26 @@ def test_categorical_decision_rule_with_defaults(default: float | None) -> None:
         {"row_id": np.arange(9), "x": [*vocabulary, None, "zzz", "B"], "y": np.zeros(9)}
     )
     _assert_parity(booster, spec, frame)
+
+
+def test_no_statement_uses_an_alias_its_own_select_list_defines() -> None:
+    """BigQuery refuses a SELECT list that reads a column alias it defines itself ("Unrecognized
+    name"), which DuckDB accepts: every reference to a feature column `_f<j>` must come from
+    the FROM clause of its statement, in one statement and in every chunk."""
+    import sqlglot
+    from sqlglot import exp
+
+    rng = np.random.default_rng(3)
+    x = rng.random((400, 4))
+    spec = FeatureSpec([FeatureDef(f"x{j}", "numeric") for j in range(4)])
+    booster = lgb.train({"objective": "cross_entropy", "num_leaves": 7, "verbosity": -1, "min_data_in_leaf": 5},
+                        lgb.Dataset(x, (rng.random(400) < x[:, 0]).astype(float), feature_name=spec.names), 20)  # fmt: skip
+    for max_chars in (10**7, 3_000):
+        plan = compile_model(booster, spec, source="d.t", keys=["k"], max_query_chars=max_chars,
+                                      chunk_table_prefix="d.chunk")  # fmt: skip
+        assert (len(plan.steps) > 2) == (max_chars < 10**7)
+        for step in plan.steps:
+            for select in sqlglot.parse_one(step.sql, read="bigquery").find_all(exp.Select):
+                defined = {e.alias for e in select.expressions if e.alias}
+                used = {c.name for e in select.expressions for c in e.find_all(exp.Column)}
+                assert not defined & used & {f"_f{j}" for j in range(4)}, step.sql[:300]

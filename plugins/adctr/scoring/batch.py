@@ -145,7 +145,11 @@ def check_inputs(wh: Warehouse, served: list[ServedModel], scoring_date: date) -
                 f"slot {s.slot} ({s.model}/{s.variant} v{s.version}) reads {missing}, which {CANDIDATES} "
                 f"does not have: add them to sql/scoring/candidates.sql"
             )
-    rows = wh.partition_counts(schema).get(scoring_date, 0)
+    # One partition's count (a partition-pruned scan; partition_counts would scan them all).
+    counted = wh.query_arrow(
+        f"select count(*) as n from {CANDIDATES} where scoring_date = @scoring_date", {"scoring_date": scoring_date}
+    )
+    rows = int(counted.column("n")[0].as_py() or 0)
     if rows == 0:
         raise ScoringError(f"{CANDIDATES} has no rows for {scoring_date}: nothing to score")
     return rows

@@ -132,9 +132,10 @@ def compile_model(
         if steps:  # add this group's trees to the running sum, in tree order
             template = f"select * replace ({RAW} + {HOLE} as {RAW}) from {steps[-1].destination}"
         else:
-            template = (
-                f"select {key_list}, {', '.join(features)}, {HOLE} as {RAW} from {source} as _src"
-            )
+            # The trees read the features from a subquery: BigQuery does not let a SELECT list
+            # use an alias it defines (DuckDB does), and DuckDB plans it faster this way too.
+            columns = ", ".join(f"_f{j}" for j in range(len(features)))
+            template = f"select {key_list}, {columns}, {HOLE} as {RAW} from ({prepared}) as _features"
         budget = max_query_chars - len(Step(template, destination).ddl) + len(HOLE)
         end, used = start, -len(" + ")
         while end < len(trees) and used + len(" + ") + len(trees[end]) <= budget:
