@@ -522,7 +522,7 @@ def run(
                         raise RuntimeError(
                             f"scores differ from Booster.predict: sum {ours['score_sum']} vs {floor['score_sum']}"
                         )
-                    entry |= {"floor_s": round(floor["seconds"], 2), "floor_rows_per_s": round(rows / floor["seconds"]),
+                    entry |= {"floor_s": round(floor["seconds"], 4), "floor_rows_per_s": round(rows / floor["seconds"]),
                               "floor_peak_rss_mb": round(floor["peak_rss_mb"]),
                               "ratio": round(ours["seconds"] / floor["seconds"], 2)}  # fmt: skip
                 results.append(entry)
