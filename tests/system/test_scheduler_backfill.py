@@ -7,6 +7,7 @@ import re
 import time
 from datetime import date, timedelta
 
+import pytest
 import requests
 from adctr.core.storage import get_store
 from adctr.release import artifacts, slots
@@ -136,6 +137,7 @@ def _run_summary_tab_shows_the_run(stack: AirflowStack) -> None:
     assert "ctr/main v" in page and "cvr/main v" in page and "log loss" in page
 
 
+@pytest.mark.timeout(2400)  # the daily DAG has 30 tasks a date since the asset library (pyproject default 900 s)
 def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator, isolated_var) -> None:  # noqa: ANN001
     stack = AirflowStack(simulator.url)
     try:
@@ -146,9 +148,9 @@ def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator,
         _only_an_authorised_caller_learns_about_params(stack)
         # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
         _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
-                  len(REPORT_DATES), {}, 600)  # fmt: skip
+                  len(REPORT_DATES), {}, 1500)  # fmt: skip
         last = f"{REPORT_DATES[-1]}T08:00:00+09:00"
-        _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 420)
+        _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 900)
         _run_summary_tab_shows_the_run(stack)
 
         store = get_store("artifact")

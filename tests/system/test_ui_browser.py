@@ -60,7 +60,7 @@ def _browse(stack: AirflowStack, screenshots: Path, browser_path: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     stack.wait_for(lambda: stack._get(f"/api/v2/dags/{DAG_ID}").status_code == 200, f"{DAG_ID} parsed", 180)
-    _backfill(stack, DAG_ID, FIRST, LAST, 2, {}, 600)
+    _backfill(stack, DAG_ID, FIRST, LAST, 2, {}, 1200)
     runs = [
         r for r in stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})["dag_runs"]
         if r["run_type"] == "backfill"
