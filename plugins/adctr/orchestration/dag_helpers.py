@@ -50,9 +50,8 @@ def scoring_schedule(dag_id: str) -> Any:
     from adctr.warehouse import elt
 
     models = elt.sql_models_for_dag(dag_id)
-    own = {m.table_id for m in models}
-    inputs = sorted({d for m in models for d in m.depends_on} - own)
-    inputs = [t for t in inputs if not t.startswith("scoring.")]  # its own outputs never trigger it
+    # Tables its SQL reads directly, except its own outputs (scoring.*): those never trigger it.
+    inputs = sorted({d for m in models for d in m.depends_on if not d.startswith("scoring.")})
     tables = AssetAll(*(lineage.table_asset(t) for t in inputs))
     slots = [lineage.slot_asset(s) for s in scoring_slots()]
     assets = AssetAny(tables, *slots) if slots else tables
