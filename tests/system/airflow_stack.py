@@ -26,7 +26,11 @@ VIEWER = "viewer"  # a second login, role viewer: may read DAGs, not run them
 
 
 class AirflowStack:
-    def __init__(self, simulator_url: str) -> None:
+    def __init__(self, simulator_url: str, schedule: bool = False) -> None:
+        """`schedule=False` (the default) sets [scheduler] use_job_schedule off: the scheduler
+        creates no run from a timetable (unpausing a DAG would otherwise start its latest
+        interval's run, the whole pipeline for today, beside the test's own runs), while
+        backfills and triggered runs run as usual."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -39,6 +43,9 @@ class AirflowStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base}/execution/",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # The DAG files do not change during a test: parse each once, not every 30 s.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedule),
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{localenv.LOCAL_ADMIN_USER}:admin,{VIEWER}:viewer",

@@ -58,13 +58,11 @@ class PostgresStack(AirflowStack):
         executor: str = "CeleryExecutor",
         workers: int = 2,
         worker_concurrency: int = 2,
-        schedule: bool = True,
+        schedule: bool = False,
     ) -> None:
-        """`schedule=False` sets [scheduler] use_job_schedule off: the scheduler creates no
-        run from a timetable, while backfills and triggered runs still run."""
         if executor not in ("LocalExecutor", "CeleryExecutor"):
             raise ValueError(f"unsupported executor {executor!r}")
-        super().__init__(simulator_url)
+        super().__init__(simulator_url, schedule=schedule)
         self.executor = executor
         self.tag = f"adctr_it_{os.getpid()}_{next(_serial)}"
         self.database = self.tag
@@ -75,10 +73,6 @@ class PostgresStack(AirflowStack):
             "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{pg}",
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedule),
-            # The DAG files do not change during a test: parse them once, not every 30 s
-            # (each parse of the daily DAG costs seconds of CPU on this 2-core machine).
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
         })  # fmt: skip
         self.workers: dict[str, dict[str, str]] = {}
         if executor == "CeleryExecutor":
@@ -88,6 +82,7 @@ class PostgresStack(AirflowStack):
                 # Explicit driver: SQLAlchemy 2.1's default for postgresql:// is psycopg 3 (not installed).
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{pg}",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "adctr.orchestration.preload.CELERY_CONFIG",
             })  # fmt: skip
             for i in range(1, workers + 1):
                 name = f"celery-worker-{i}"

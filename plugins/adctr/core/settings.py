@@ -78,10 +78,21 @@ def resolve_var_path(value: str | os.PathLike[str]) -> Path:
     return path if path.is_absolute() else var_dir() / path
 
 
+# libyaml's loader when PyYAML was built with it (the wheels are): the same safe subset of YAML,
+# about ten times faster than the pure-Python one. Every task process parses its DAG file, and
+# a parse reads every table schema, so this is paid once per task.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(stream: Any) -> Any:
+    """yaml.safe_load, with libyaml's C loader when it is available."""
+    return yaml.load(stream, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+
+
 @lru_cache(maxsize=None)
 def _load_yaml(path: str, mtime: float) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        data = read_yaml(fh) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping at top level")
     return data

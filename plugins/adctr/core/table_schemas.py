@@ -11,8 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from adctr.core import settings
 
 if TYPE_CHECKING:
@@ -151,7 +149,7 @@ def _load_all(sql_root: str) -> dict[str, TableSchema]:
     for path in sorted(root.glob("*/*.yml")):
         table_id = f"{path.parent.name}.{path.stem}"
         with open(path, encoding="utf-8") as fh:
-            schemas[table_id] = _parse(table_id, yaml.safe_load(fh) or {}, path)
+            schemas[table_id] = _parse(table_id, settings.read_yaml(fh) or {}, path)
     return schemas
 
 
