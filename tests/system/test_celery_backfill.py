@@ -9,8 +9,8 @@ must change nothing.
 Airflow 3.3 queues no task of a paused DAG, backfill runs included, so the DAG is unpaused;
 unpausing would also let the scheduler start the DAG's latest scheduled run (today's
 interval), whose trailing-window models read the backfilled dates at whatever moment it
-runs. Both stacks therefore run with [scheduler] use_job_schedule off (backfills run as
-usual): only the backfill writes, and whole tables are compared (the backfilled dates'
+runs. The stack therefore runs with [scheduler] use_job_schedule off (backfills run as
+usual): only the backfills and the manual runs write, and whole tables are compared (the backfilled dates'
 partitions are compared too, for the diagnostics). Wall times are printed (-s), recorded as
 properties (junit XML) and written to backfill_wall_times.json in the test's tmp_path.
 """
@@ -137,24 +137,24 @@ def _serial_run(runner, var: Path, monkeypatch: pytest.MonkeyPatch) -> dict:  # 
     return {"wall": time.monotonic() - started, **_warehouse_state()}
 
 
-def _run_stack(simulator, var: Path, executor: str, monkeypatch: pytest.MonkeyPatch, overlap: bool = False) -> dict:  # noqa: ANN001
+def _celery_run(simulator, var: Path, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: ANN001
+    """The backfill, then the overlapping backfill and manual runs, on a CeleryExecutor stack."""
     var.mkdir()
     monkeypatch.setenv("ADCTR_VAR_DIR", str(var))
-    stack = PostgresStack(simulator.url, executor=executor, workers=2, worker_concurrency=2, schedule=False)
+    stack = PostgresStack(simulator.url, executor="CeleryExecutor", workers=2, worker_concurrency=2, schedule=False)
     started = time.monotonic()
     try:
         stack.start()
         startup = time.monotonic() - started
-        print(f"\n{executor} stack (Postgres {stack.database}) up in {startup:.1f}s")
+        print(f"\nCeleryExecutor stack (Postgres {stack.database}) up in {startup:.1f}s")
         result = _backfill(stack)
-        print(f"{executor}: {len(REPORT_DATES)}-day backfill done in {result['wall']:.1f}s")
+        print(f"CeleryExecutor: {len(REPORT_DATES)}-day backfill done in {result['wall']:.1f}s")
         result["executed"] = stack.executed_on_workers({r["dag_run_id"] for r in result["runs"]})
-        if overlap:
-            result["overlap_wall"] = _overlapping_runs(stack)
-            print(f"{executor}: overlapping backfill {OVERLAP[0]}..{OVERLAP[-1]} + manual runs {MANUAL} "
-                  f"done in {result['overlap_wall']:.1f}s")  # fmt: skip
+        result["overlap_wall"] = _overlapping_runs(stack)
+        print(f"CeleryExecutor: overlapping backfill {OVERLAP[0]}..{OVERLAP[-1]} + manual runs {MANUAL} "
+              f"done in {result['overlap_wall']:.1f}s")  # fmt: skip
     except BaseException as exc:
-        print(f"{executor} stack failed: {exc!r}\n{stack.logs()}")
+        print(f"CeleryExecutor stack failed: {exc!r}\n{stack.logs()}")
         raise
     finally:
         stack.stop()
@@ -170,7 +170,7 @@ def test_celery_backfill_on_postgres_equals_a_clean_serial_run(
 ) -> None:
     test_started = time.monotonic()
     serial = _serial_run(runner, tmp_path / "serial", monkeypatch)
-    celery = _run_stack(simulator, tmp_path / "celery", "CeleryExecutor", monkeypatch, overlap=True)
+    celery = _celery_run(simulator, tmp_path / "celery", monkeypatch)
 
     times = {
         "serial_in_process_runs_s": round(serial["wall"], 1),
