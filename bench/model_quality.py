@@ -258,7 +258,8 @@ def world_size(state: Any, end: date) -> dict[str, int]:
     return {"ad_groups": len(set(creatives["ad_group_id"].to_pylist())),
             "creatives_listed": creatives.num_rows,
             "creatives_serving": int(sum(s == "ENABLED" for s in creatives["status"].to_pylist())),
-            "assets": state.world.asset_table(end).num_rows}  # fmt: skip
+            "assets": state.world.asset_table(end).num_rows,
+            "used_up_launches": state.world.creatives.used_up_launches}  # fmt: skip
 
 
 def run(

@@ -138,6 +138,41 @@ def test_true_rates_agree_with_combination_rates(world: World) -> None:
                 assert ctr[0] == new_ctr[0]
 
 
+def test_advertiser_and_ad_group_levels_shift_all_their_combinations(world: World) -> None:
+    """`effect_sd` advertiser / ad_group: one latent logit level shared by every combination of
+    an ad group; the other draws of the seed stay put, and without the keys the levels are 0."""
+    base = settings.load_config("simulator")["world"]
+
+    def with_sds(**levels: float) -> World:
+        sds = {m: {**base["effect_sd"][m], **levels} for m in ("ctr", "cvr")}
+        return world_from_config(_config(world={**base, "effect_sd": sds}))
+
+    levelled = with_sds(advertiser=0.5, ad_group=0.4)
+    assert levelled.creative_table(DAY).equals(world.creative_table(DAY))
+    assert levelled.asset_table(DAY).equals(world.asset_table(DAY))
+    h, _, _, *plain = world.combination_arrays(DAY, "meta", "mobile")
+    _, _, _, *shifted = levelled.combination_arrays(DAY, "meta", "mobile")
+    group = world.assets.group[h]
+    for before, after in zip(plain, shifted, strict=True):  # CTR, CVR
+        shift = np.log(after / (1 - after)) - np.log(before / (1 - before))
+        per_group = [shift[group == g] for g in np.unique(group)]
+        assert all(np.ptp(v) < 1e-9 for v in per_group)  # one level per ad group
+        assert 0.3 < np.std([v[0] for v in per_group]) < 1.0  # sqrt(0.5^2 + 0.4^2) = 0.64
+    absent = {m: {k: v for k, v in base["effect_sd"][m].items() if k not in ("advertiser", "ad_group")}
+              for m in ("ctr", "cvr")}  # fmt: skip
+    default = world_from_config(_config(world={**base, "effect_sd": absent}))
+    assert np.array_equal(default.combination_arrays(DAY, "meta", "mobile")[3], plain[0])
+
+
+def test_launches_that_find_no_unused_combination_are_counted(world: World) -> None:
+    """Lifetimes too short for the asset library use every combination up: the world says how
+    many launches found none (the slot's creative serves on), so a calibration can see it."""
+    base = settings.load_config("simulator")["world"]
+    short = world_from_config(_config(world={**base, "creative_lifetime_days": 14}))
+    assert short.creatives.used_up_launches > 10 * world.creatives.used_up_launches > 0
+    assert len(short.active(DAY)) == len(world.active(DAY)) == 96  # every slot still serves
+
+
 def test_combination_truth_covers_every_combination(world: World) -> None:
     truth = world.combination_truth(DAY, "yahoo_ads", "desktop")
     assets = world.asset_table(DAY).to_pylist()

@@ -73,14 +73,17 @@ def hashed_normals(key: np.ndarray, salt: int) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class EffectSds:
-    """Latent effect sds on the logit scale: per asset type, the (headline, image) pair, and
-    the per-combination residual."""
+    """Latent effect sds on the logit scale: per asset type, the (headline, image) pair, the
+    per-combination residual, and the advertiser's and ad group's own level (brand, landing
+    page), which every creative of theirs shares."""
 
     headline: float
     description: float
     image: float
     pair: float
     combination: float
+    advertiser: float = 0.0
+    ad_group: float = 0.0
 
     @classmethod
     def from_config(cls, raw: dict[str, float]) -> EffectSds:
@@ -317,6 +320,9 @@ class Creatives:
     image: np.ndarray
     launch_ordinal: np.ndarray
     end_ordinal: np.ndarray  # first day it no longer serves; NEVER if it never retires
+    # Launches that found no unused combination (the slot's creative served on instead): a
+    # world whose lifetimes are short for its asset library turns over less than configured.
+    used_up_launches: int = 0
 
 
 def schedule_creatives(
@@ -371,6 +377,7 @@ def schedule_creatives(
         group=group, number=number,
         headline=library.index(group, 0, h_num), description=library.index(group, 1, d_num),
         image=library.index(group, 2, i_num), launch_ordinal=launch, end_ordinal=nxt,
+        used_up_launches=int((~ok).sum()),
     )  # fmt: skip
 
 

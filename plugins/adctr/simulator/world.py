@@ -20,10 +20,12 @@ Generative model, per combination (h, d, i) of ad group g, medium m, device v, d
 new creative, age 0):
 
     logit CTR = ctr0 + medium[m] + device[v] + format[i] + industry[g] + placement[g]
+                + advertiser_ctr[a] + ad_group_ctr[g]
                 + length_slope * (headline_length[h] - 12) + weekday_ctr[t]
                 + effect_ctr[h](t) + effect_ctr[d](t) + effect_ctr[i](t) + pair_ctr[h, i]
                 + combination_ctr(h, d, i) - fatigue * log1p(age / 7)
     logit CVR = cvr0 + industry[g] + objective[g] + device[v] + placement[g]
+                + advertiser_cvr[a] + ad_group_cvr[g]
                 + effect_cvr[h](t) + effect_cvr[d](t) + effect_cvr[i](t) + pair_cvr[h, i]
                 + combination_cvr(h, d, i)
     impressions ~ Poisson(volume[c] * medium_share[m] * device_share[v] * weekday_volume[t])
@@ -32,8 +34,10 @@ new creative, age 0):
     delay_k     ~ Multinomial(conversions, delay_weights)   k = 0 .. attribution_window - 1
 
 The latent terms are what no reported attribute reveals, as in real ads (sds in
-config/simulator.yaml `effect_sd`). Asset effects carry most of that variance and are shared
-by every creative of the ad group that uses the asset, so a new creative's rates can be
+config/simulator.yaml `effect_sd`). The advertiser's and the ad group's own levels (brand,
+landing page) are shared by all their creatives, so a creative of new assets can be learned
+from its ad group's and advertiser's history. Asset effects carry most of the rest and are
+shared by every creative of the ad group that uses the asset, so a new creative's rates can be
 learned from its assets' history; the (headline, image) pair effect and the per-combination
 residual (a hash of the seed and the three asset ids, so any combination has a truth) are
 smaller and can only come from the pair's or the creative's own history. Asset effects DRIFT:
@@ -183,6 +187,7 @@ class World:
         self.group_placement = rng.integers(len(PLACEMENTS), size=n_grp)
 
         start = self.start_date.toordinal()
+        ctr_sd, cvr_sd = (EffectSds.from_config(effect_sd[m]) for m in ("ctr", "cvr"))
         self.assets = AssetLibrary(
             np.random.default_rng(stream_seed(seed, "assets")),
             n_grp,
@@ -192,8 +197,8 @@ class World:
             start_ordinal=start,
             horizon_days=int(horizon_days),
             new_asset_share=float(new_asset_share),
-            ctr_sd=EffectSds.from_config(effect_sd["ctr"]),
-            cvr_sd=EffectSds.from_config(effect_sd["cvr"]),
+            ctr_sd=ctr_sd,
+            cvr_sd=cvr_sd,
             drift_sd_per_sqrt_week=float(drift_sd_per_sqrt_week),
             always_old=math.ceil((2 * creatives_per_ad_group) ** (1 / 3)),
         )
@@ -256,6 +261,15 @@ class World:
             + np.take(PLACEMENT_CVR, self.group_placement[ag]),
             0.0,
         )  # fmt: skip
+        # Latent advertiser and ad-group levels (their own stream, so the other draws of a seed
+        # stay put), folded onto the headline like the ad group's static terms.
+        grng = np.random.default_rng(stream_seed(seed, "groups"))
+        level_ctr, level_cvr = (
+            grng.normal(0.0, sd.advertiser, n_adv)[grp_adv] + grng.normal(0.0, sd.ad_group, n_grp)
+            for sd in (ctr_sd, cvr_sd)
+        )
+        self._static_ctr += np.where(is_h, level_ctr[ag], 0.0)
+        self._static_cvr += np.where(is_h, level_cvr[ag], 0.0)
         codes = lib.combination_code(cr.headline, cr.description, cr.image)
         self._code_order = np.argsort(codes)
         self._sorted_codes = codes[self._code_order]
