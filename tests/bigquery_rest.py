@@ -4,15 +4,18 @@ Not an emulator: it implements no SQL. A test registers canned answers (`answer(
 dry run reports, referenced tables, result schema and rows) keyed by a fragment of the query
 text; everything else is derived from what the client sent (the rows of an uploaded Parquet
 file, the partition a write names). It speaks exactly the resources google-cloud-bigquery uses
-for our backend: datasets.insert, tables.insert/get, jobs.insert/get, jobs.getQueryResults and
-the resumable upload endpoint for load jobs, plus datasets.get (create_dataset(exists_ok=True)
-reads it). Unknown routes answer 404 and are recorded, so a client change shows up as a
+for our backend: datasets.insert, tables.insert/get/patch/delete, jobs.insert/get (query, load
+and copy jobs), jobs.getQueryResults and the resumable upload endpoint for load jobs, plus
+datasets.get (create_dataset(exists_ok=True) reads it). Unknown routes answer 404 and are recorded, so a client change shows up as a
 failing test instead of a silent pass.
 
 Where it reproduces BigQuery behaviour, the documented rule it follows:
 - a write to `table$YYYYMMDD` replaces (WRITE_TRUNCATE) or appends to that partition only
   (https://cloud.google.com/bigquery/docs/managing-partitioned-table-data#write_data_to_a_specific_partition);
 - tables.get through a partition decorator reports that partition's numRows;
+- a copy job from `source$YYYYMMDD` to `table$YYYYMMDD` replaces (WRITE_TRUNCATE) that
+  partition with the source partition's rows (https://cloud.google.com/bigquery/docs/
+  managing-partitioned-table-data#copy_partitions); it bills no bytes;
 - a job whose bytes billed exceed `maximumBytesBilled` fails without running
   (REST JobConfigurationQuery.maximumBytesBilled), error reason `bytesBilledLimitExceeded`;
 - field types come back in their legacy names (INTEGER, FLOAT, BOOLEAN) from tables.get;
@@ -102,6 +105,10 @@ class FakeBigQuery:
     def seed_partition(self, project: str, table_id: str, partition_id: str, rows: int) -> None:
         dataset, table = table_id.split(".")
         self._tables[(project, dataset, table)].partitions[partition_id] = rows
+
+    def tables(self, dataset: str) -> list[str]:
+        """The tables that exist now in `dataset` (any project)."""
+        return sorted(t for _, d, t in self._tables if d == dataset)
 
     def calls(self, resource: str) -> list[Recorded]:
         return [r for r in self.requests if r.resource == resource]
@@ -270,6 +277,10 @@ class FakeBigQuery:
             self._query_job(job, config, answer)
         elif "load" in config:
             self._load_job(job, config["load"], data or b"")
+        elif "copy" in config:
+            missing = self._copy_job(job, config["copy"])
+            if missing:
+                return _error(404, "notFound", f"Not found: Table {missing}")
         if not config.get("dryRun"):
             self._jobs[ref["jobId"]] = job
         return _json(job)
@@ -338,6 +349,21 @@ class FakeBigQuery:
             table.partitions[partition] = rows
         else:
             table.partitions[partition] = table.partitions.get(partition, 0) + rows
+
+    def _copy_job(self, job: dict[str, Any], copy_config: dict[str, Any]) -> str | None:
+        """Copy the source table (or partition) into the destination; the missing table's name."""
+        src = copy_config["sourceTable"]
+        name, _, partition = src["tableId"].partition("$")
+        table = self._tables.get((src["projectId"], src["datasetId"], name))
+        if table is None:
+            return f"{src['projectId']}:{src['datasetId']}.{name}"
+        rows = table.partitions.get(partition, 0) if partition else sum(table.partitions.values())
+        dest = copy_config["destinationTable"]
+        if (dest["projectId"], dest["datasetId"], dest["tableId"].partition("$")[0]) not in self._tables:
+            return f"{dest['projectId']}:{dest['datasetId']}.{dest['tableId']}"
+        self._write(dest, copy_config.get("writeDisposition", "WRITE_EMPTY"), rows)
+        job["statistics"]["copy"] = {"copiedRows": str(rows)}
+        return None
 
     def _load_job(self, job: dict[str, Any], load: dict[str, Any], data: bytes) -> None:
         import pyarrow.parquet as pq

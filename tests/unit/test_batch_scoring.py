@@ -187,3 +187,18 @@ def test_refusals_name_the_problem(world, config_copy) -> None:  # noqa: ANN001
     )
     with pytest.raises(batch.ScoringError, match="cvr5 serves no version yet"):
         batch.score_date(wh, store, DAY, dataclasses.replace(cfg, slots=["cvr5"]))
+
+
+def test_a_wrong_row_count_is_refused_before_the_scores_are_replaced(world, monkeypatch) -> None:  # noqa: ANN001
+    wh, store, frame, models = world
+    cfg = batch.ScoringConfig.load("duckdb")
+    batch.score_date(wh, store, DAY, cfg)
+    assert _serve(store, "ctr0", "ctr", _fit(frame, 7, rounds=5)) == 2
+    counted = batch.check_inputs
+    monkeypatch.setattr(batch, "check_inputs", lambda *a: counted(*a) + 1)  # one candidate too many
+    with pytest.raises(batch.ScoringError, match=rf"{2 * len(frame)} rows, {2 * len(frame) + 2} expected"):
+        batch.score_date(wh, store, DAY, cfg)
+    got = _scores(wh, "ctr0")  # still version 1's scores: the mismatch was found before the commit
+    assert list(got["version"].unique()) == [1]
+    np.testing.assert_allclose(got["score"].to_numpy(), _expected(frame, models["ctr0"]), rtol=0, atol=1e-9)
+    assert wh.execute_native("select count(*) from scoring.combination_scores")[0][0] == 2 * len(frame)

@@ -7,7 +7,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 from adctr.core.table_schemas import Column, TableSchema
-from adctr.warehouse.base import WarehouseError
+from adctr.warehouse.base import RowCountMismatch, WarehouseError
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
 SCHEMA = TableSchema(
@@ -52,6 +52,16 @@ def test_query_with_wrong_columns_is_refused(wh: DuckDBWarehouse) -> None:
     with pytest.raises(WarehouseError, match=r"missing columns \['n'\]"):
         wh.replace_partition_from_query(SCHEMA, D1, "select date '2026-11-01' as day, 'x' as k")
     assert _count(wh, D1) == 3
+
+
+def test_a_query_giving_another_row_count_than_expected_changes_nothing(wh: DuckDBWarehouse) -> None:
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    two = "select date '2026-11-01' as day, k, 1 as n from unnest(['a', 'b']) as k"
+    with pytest.raises(RowCountMismatch, match=r"staging.things partition 2026-11-01: .* 2 rows, 3 expected"):
+        wh.replace_partition_from_query(SCHEMA, D1, two, expected_rows=3)
+    assert wh.execute_native("select k from staging.things order by k") == [("k0",), ("k1",), ("k2",)]
+    assert wh.replace_partition_from_query(SCHEMA, D1, two, expected_rows=2) == 2
+    assert _count(wh, D1) == 2
 
 
 def test_bigquery_sql_is_transpiled(wh: DuckDBWarehouse) -> None:

@@ -6,7 +6,9 @@ every file matched its manifest's sha256; the model is compiled into SQL (`tree_
 as the warehouse's own query jobs (DuckDB locally, BigQuery in production: dry-run cost
 guard, `maximumBytesBilled`, labels). Chunk steps of a large model write scratch tables that
 expire and are dropped afterwards. All slots land in one partition replace, so a re-run or a
-backfill of a date leaves exactly one set of scores, and a failure leaves the previous one.
+backfill of a date leaves exactly one set of scores, and a failure leaves the previous one; the
+replace counts the rows before it commits them (one per candidate and slot), so a wrong count is
+a failure too.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from adctr.core.storage import ObjectStore
 from adctr.model import contract
 from adctr.release import artifacts, slots
 from adctr.scoring import tree_sql
-from adctr.warehouse.base import JobLabels, Warehouse
+from adctr.warehouse.base import JobLabels, RowCountMismatch, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +199,19 @@ def score_date(
                 scratch.append(table)
                 selects.append(_labelled_select(i, s, table))
             union = "\nunion all\n".join(selects)
-        rows = wh.replace_partition_from_query(get_schema(SCORES), scoring_date, union, labels, params)
+        expected = candidates * len(served)
+        try:  # counted before the commit: a wrong count leaves the previous scores
+            rows = wh.replace_partition_from_query(
+                get_schema(SCORES), scoring_date, union, labels, params, expected_rows=expected
+            )
+        except RowCountMismatch as exc:
+            raise ScoringError(f"{candidates} candidates x {len(served)} slots: {exc}") from exc
     finally:
         for table in scratch:
             wh.drop_table(table)
     seconds = time.perf_counter() - started
     log.info("scored %d candidates x %d slots = %d rows for %s in %.1f s", candidates, len(served), rows,
              scoring_date, seconds)  # fmt: skip
-    if rows != candidates * len(served):
-        raise ScoringError(f"wrote {rows} score rows for {candidates} candidates x {len(served)} slots")
     return {
         "scoring_date": scoring_date.isoformat(),
         "candidates": candidates,

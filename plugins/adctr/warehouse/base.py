@@ -34,6 +34,18 @@ class WarehouseConfigError(PermanentError, WarehouseError):
     """The configured warehouse cannot be reached (missing connection, bad settings)."""
 
 
+class RowCountMismatch(WarehouseError):
+    """A partition replace produced another number of rows than its caller expected; nothing
+    was committed, the partition keeps its previous rows."""
+
+    def __init__(self, table_id: str, partition: date, expected: int, actual: int) -> None:
+        self.table_id, self.partition, self.expected, self.actual = table_id, partition, expected, actual
+        super().__init__(
+            f"{table_id} partition {partition}: the query gave {actual} rows, {expected} expected; "
+            f"nothing was written (the partition keeps its previous rows)"
+        )
+
+
 @dataclass(frozen=True)
 class JobLabels:
     """Who ran a warehouse job: BigQuery job labels, logs elsewhere."""
@@ -83,11 +95,15 @@ class Warehouse(ABC):
         sql: str,
         labels: JobLabels = JobLabels(),
         query_params: QueryParams | None = None,
+        *,
+        expected_rows: int | None = None,
     ) -> int:
         """Replace one partition with the result of a BigQuery-dialect SELECT.
 
         `query_params` are named query parameters (`@name` in the SQL): values never go
-        into SQL text.
+        into SQL text. With `expected_rows`, the rows are counted before they are committed:
+        another count raises RowCountMismatch and leaves the partition as it was (a check
+        after the write would leave the wrong rows in place).
         """
 
     @abstractmethod

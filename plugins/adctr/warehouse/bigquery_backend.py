@@ -2,6 +2,8 @@
 
 Partition replacement writes to the partition decorator `table$YYYYMMDD` with
 WRITE_TRUNCATE (queries and loads alike), so a run for date D replaces D and nothing else.
+A replace that must produce a known row count queries into a staging table's partition first
+and copies it over `table$YYYYMMDD` only when the count is right (copy jobs are free).
 Standard SQL only (`useLegacySql: false`), job labels name the DAG, task and date. Every
 query job is dry-run first and carries `maximumBytesBilled` from adctr.warehouse.cost: a
 query over its DAG's budget fails before it runs.
@@ -18,6 +20,7 @@ from adctr.core import settings
 from adctr.warehouse.base import (
     JobLabels,
     QueryParams,
+    RowCountMismatch,
     Warehouse,
     WarehouseConfigError,
     WarehouseError,
@@ -111,6 +114,22 @@ def scratch_job_configuration(
     if maximum_bytes_billed is not None:
         query["maximumBytesBilled"] = str(maximum_bytes_billed)
     return {"query": query, "labels": labels.as_dict()}
+
+
+def copy_job_configuration(
+    project: str, source: "TableSchema", schema: "TableSchema", partition: date, labels: JobLabels
+) -> dict[str, Any]:
+    """The copy-job configuration that replaces one partition with the same partition of a
+    staging table of the same schema (a copy job bills no bytes)."""
+    return {
+        "copy": {
+            "sourceTable": partition_destination(project, source, partition),
+            "destinationTable": partition_destination(project, schema, partition),
+            "writeDisposition": "WRITE_TRUNCATE",
+            "createDisposition": "CREATE_NEVER",
+        },
+        "labels": labels.as_dict(),
+    }
 
 
 def load_job_configuration(
@@ -233,10 +252,22 @@ class BigQueryWarehouse(Warehouse):
         sql: str,
         labels: JobLabels = JobLabels(),
         query_params: QueryParams | None = None,
+        *,
+        expected_rows: int | None = None,
+        staging_expiration_hours: float = 24.0,
     ) -> int:
+        """With `expected_rows`, the query writes the partition of a staging table with the
+        table's schema (`<dataset>._staged_<table>_<YYYYMMDD>`, expiring after
+        `staging_expiration_hours`), its rows are counted from metadata, and only an equal count
+        is copied into `table$YYYYMMDD`; the staging table is dropped either way."""
         self.ensure_table(schema)
         source = sql_file_of(schema.path, schema.table_id)
         limit = self._max_bytes_billed(sql, query_params, labels, source)
+        if expected_rows is not None:
+            return self._replace_checked(
+                schema, partition, sql, labels, query_params, limit, expected_rows,
+                staging_expiration_hours,
+            )  # fmt: skip
         job = self._run(
             query_job_configuration(self.project, schema, partition, sql, labels, query_params, limit)
         )
@@ -244,6 +275,45 @@ class BigQueryWarehouse(Warehouse):
         log.info(
             "bigquery: replaced %s$%s with %d rows (job %s)",
             schema.table_id, f"{partition:%Y%m%d}", rows, job.job_id,
+        )  # fmt: skip
+        return rows
+
+    def _replace_checked(
+        self,
+        schema: "TableSchema",
+        partition: date,
+        sql: str,
+        labels: JobLabels,
+        query_params: QueryParams | None,
+        limit: int,
+        expected_rows: int,
+        expiration_hours: float,
+    ) -> int:
+        """Query into a staging partition, count it, copy it over the partition if the count is
+        right. Same schema, partitioning and clustering as the table, so the query job is the
+        one that would write the table (REQUIRED columns, rows outside the partition refused)
+        and the partition copy needs no conversion."""
+        from dataclasses import replace
+
+        client = self._client()
+        staged = replace(schema, table_id=f"{schema.dataset}._staged_{schema.table}_{partition:%Y%m%d}")
+        client.delete_table(f"{self.project}.{staged.table_id}", not_found_ok=True)  # a crash's leftover
+        table = table_definition(self.project, staged)
+        table.expires = datetime.now(timezone.utc) + timedelta(hours=expiration_hours)
+        client.create_table(table)
+        try:
+            job = self._run(
+                query_job_configuration(self.project, staged, partition, sql, labels, query_params, limit)
+            )
+            rows = self.partition_rows(staged, partition)
+            if rows != expected_rows:
+                raise RowCountMismatch(schema.table_id, partition, expected_rows, rows)
+            copy = self._run(copy_job_configuration(self.project, staged, schema, partition, labels))
+        finally:
+            self.drop_table(staged.table_id)
+        log.info(
+            "bigquery: replaced %s$%s with %d rows (query job %s, copy job %s)",
+            schema.table_id, f"{partition:%Y%m%d}", rows, job.job_id, copy.job_id,
         )  # fmt: skip
         return rows
 

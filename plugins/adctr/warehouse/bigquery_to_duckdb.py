@@ -66,7 +66,31 @@ class _Refusal(Exception):
 
 
 def translate(sql: str, source: str = "<query>") -> str:
-    """One BigQuery statement as DuckDB SQL with BigQuery's semantics; raises UntranslatableSql."""
+    """One BigQuery statement as DuckDB SQL with BigQuery's semantics; raises UntranslatableSql.
+
+    Machine-written CASE trees (a compiled model's, `adctr.scoring.tree_sql`) are most of a
+    scoring statement and would be most of sqlglot's work (parse, types, generate: seconds per
+    model). They are rewritten by `_case_trees` instead, to exactly the text sqlglot writes for
+    them, and spliced into sqlglot's translation of the rest.
+    """
+    template, trees = _case_trees(sql)
+    if not trees:
+        return _translate(sql, source)
+    translated = _translate(template, source)
+    seen: list[int] = []
+
+    def splice(match: re.Match[str]) -> str:
+        seen.append(int(match.group(1)))
+        return trees[int(match.group(1))]
+
+    out = _PLACEHOLDER_OUT.sub(splice, translated)
+    if sorted(seen) != list(range(len(trees))):  # a placeholder sqlglot did not keep as written
+        return _translate(sql, source)
+    return out
+
+
+def _translate(sql: str, source: str) -> str:
+    """The whole statement through sqlglot and the rewrite rules."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
     except sqlglot.errors.ParseError as exc:
@@ -100,6 +124,153 @@ def translate(sql: str, source: str = "<query>") -> str:
     finally:
         _SQL.reset(token)
     return _generate(tree, sql, source)
+
+
+# --- CASE trees: a fast path for the one machine-written construct of a compiled model --------
+#
+# Grammar (what tree_sql writes; anything else is left to sqlglot):
+#   tree  := CASE WHEN cond THEN value ELSE value END        (values: FLOAT64, so the tree is)
+#   value := tree | float
+#   cond  := term ((AND | OR) term)*
+#   term  := '(' cond ')' | col (<= | = | !=) float | col IS NULL | col IN '(' int (, int)* ')'
+#   float := [-]number with '.' or 'e' | CAST('inf' AS FLOAT64) | CAST('-inf' AS FLOAT64)
+#   col   := _f<digits>
+# Its DuckDB text is sqlglot's: keywords upper case, != as <>, each float literal as
+# CAST(x AS DOUBLE) (`_literal`: DuckDB reads 0.5 as DECIMAL), a negative one as -CAST(...).
+# In the template a tree becomes `cast(<placeholder> as float64)`: a FLOAT64 like the tree, so
+# the rules over its ancestors (which look at types) see what they saw before.
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)|(?P<comment>--[^\n]*|\#[^\n]*|/\*.*?\*/)"""
+    r"""|(?P<string>[rRbB]*(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"))|(?P<quoted>`[^`]*`)"""
+    r"""|(?P<number>-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"""
+    r"""|(?P<op><=|>=|!=|<>|[(),=<>])|(?P<other>.)""",
+    re.DOTALL,
+)
+_PLACEHOLDER = "_adctr_case_tree_"
+_PLACEHOLDER_OUT = re.compile(rf"CAST\({_PLACEHOLDER}(\d+) AS DOUBLE\)")
+_COLUMN = re.compile(r"_f\d+")
+_INF = ("'inf'", "'-inf'")
+
+
+class _NotATree(Exception):
+    """The tokens leave the grammar: sqlglot translates this CASE."""
+
+
+class _TreeParser:
+    """Recursive descent over the tokens of one candidate tree; emits sqlglot's DuckDB text."""
+
+    def __init__(self, tokens: list[tuple[str, str]], start: int) -> None:
+        self.tokens, self.i = tokens, start
+
+    def peek(self, ahead: int = 0) -> str:
+        j = self.i + ahead
+        return self.tokens[j][1].lower() if j < len(self.tokens) else ""
+
+    def take(self, *allowed: str) -> str:
+        """The next token as written (one of `allowed`, compared in lower case)."""
+        word = self.peek()
+        if not word or (allowed and word not in allowed):
+            raise _NotATree
+        self.i += 1
+        return self.tokens[self.i - 1][1]
+
+    def tree(self) -> str:
+        self.take("case")
+        self.take("when")
+        cond = self.cond()
+        self.take("then")
+        left = self.value()
+        self.take("else")
+        right = self.value()
+        self.take("end")
+        return f"CASE WHEN {cond} THEN {left} ELSE {right} END"
+
+    def value(self) -> str:
+        return self.tree() if self.peek() == "case" else self.float()
+
+    def float(self) -> str:
+        kind, text = self.tokens[self.i] if self.i < len(self.tokens) else ("", "")
+        if kind == "number" and re.search(r"[.e]", text):
+            self.i += 1
+            sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+            return f"{sign}CAST({digits} AS DOUBLE)"
+        self.take("cast")
+        self.take("(")
+        inf = self.take(*_INF)
+        self.take("as")
+        self.take("float64")
+        self.take(")")
+        return f"CAST({inf} AS DOUBLE)"
+
+    def cond(self) -> str:
+        out = self.term()
+        while self.peek() in ("and", "or"):
+            out += f" {self.take().upper()} {self.term()}"
+        return out
+
+    def term(self) -> str:
+        if self.peek() == "(":
+            self.take("(")
+            inner = self.cond()
+            self.take(")")
+            return f"({inner})"
+        column = self.take()
+        if not _COLUMN.fullmatch(column):
+            raise _NotATree
+        op = self.take("<=", "=", "!=", "is", "in").lower()
+        if op == "is":
+            self.take("null")
+            return f"{column} IS NULL"
+        if op == "in":
+            self.take("(")
+            values = [self.integer()]
+            while self.peek() == ",":
+                self.take(",")
+                values.append(self.integer())
+            self.take(")")
+            return f"{column} IN ({', '.join(values)})"
+        return f"{column} {'<>' if op == '!=' else op} {self.float()}"
+
+    def integer(self) -> str:
+        kind, text = self.tokens[self.i] if self.i < len(self.tokens) else ("", "")
+        if kind != "number" or not text.isdigit():
+            raise _NotATree
+        self.i += 1
+        return text
+
+
+def _case_trees(sql: str) -> tuple[str, list[str]]:
+    """`sql` with each CASE tree (outside strings and comments) replaced by a placeholder, and
+    the trees' DuckDB text; no trees: (sql, []). A comment inside a CASE keeps it out (sqlglot
+    would carry the comment along)."""
+    if "case" not in sql.lower() or _PLACEHOLDER in sql:
+        return sql, []
+    matches = [m for m in _TOKEN.finditer(sql) if m.lastgroup != "space"]
+    tokens = [(m.lastgroup or "", m.group()) for m in matches]
+    parts: list[str] = []
+    trees: list[str] = []
+    at, i = 0, 0
+    while i < len(tokens):
+        starts = tokens[i][0] == "word" and tokens[i][1].lower() == "case"
+        if starts and i + 1 < len(tokens) and tokens[i + 1][1].lower() == "when":
+            parser = _TreeParser(tokens, i)
+            try:
+                text = parser.tree()
+            except _NotATree:
+                i += 1
+                continue
+            if parser.peek() in (".", "["):  # a field or element of the tree's value: not ours
+                i += 1
+                continue
+            start, end = matches[i].start(), matches[parser.i - 1].end()
+            newlines = "\n" * sql.count("\n", start, end)  # error messages keep their lines
+            parts += [sql[at:start], f"cast({_PLACEHOLDER}{len(trees)} as float64){newlines}"]
+            trees.append(text)
+            at, i = end, parser.i
+            continue
+        i += 1
+    parts.append(sql[at:])
+    return "".join(parts), trees
 
 
 # Written by sqlglot as call syntax but not in DuckDB's function catalogue.

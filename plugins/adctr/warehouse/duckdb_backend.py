@@ -20,7 +20,13 @@ import duckdb
 import filelock
 
 from adctr.warehouse import bigquery_to_duckdb
-from adctr.warehouse.base import JobLabels, QueryParams, Warehouse, WarehouseError
+from adctr.warehouse.base import (
+    JobLabels,
+    QueryParams,
+    RowCountMismatch,
+    Warehouse,
+    WarehouseError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -163,12 +169,13 @@ class DuckDBWarehouse(Warehouse):
         partition: date,
         source: str,
         query_params: QueryParams | None = None,
+        expected_rows: int | None = None,
     ) -> int:
         """Swap partition `partition` for the rows of `source` (a DuckDB query), or change nothing.
 
         Columns are checked from the query's plan before anything is written; rows that would
-        land outside the partition are detected after the insert (inserted count vs. rows now
-        in the partition) and roll the whole transaction back.
+        land outside the partition, or an inserted count other than `expected_rows`, are
+        detected after the insert and roll the whole transaction back.
         """
         target = f'"{schema.dataset}"."{schema.table}"'
         pf = schema.partition_field
@@ -196,6 +203,8 @@ class DuckDBWarehouse(Warehouse):
                     f"{count - inside} rows for {schema.table_id} partition {partition} have another "
                     f"{pf}; refusing to write outside the partition"
                 )
+            if expected_rows is not None and count != expected_rows:
+                raise RowCountMismatch(schema.table_id, partition, expected_rows, int(count))
             con.execute("commit")
         except Exception as exc:
             con.execute("rollback")
@@ -225,11 +234,15 @@ class DuckDBWarehouse(Warehouse):
         sql: str,
         labels: JobLabels = JobLabels(),
         query_params: QueryParams | None = None,
+        *,
+        expected_rows: int | None = None,
     ) -> int:
         duck_sql = transpile(sql)
         with self.connect() as con:
             self._ensure(con, schema)
-            return self._replace(con, schema, partition, f"select * from ({duck_sql})", query_params)
+            return self._replace(
+                con, schema, partition, f"select * from ({duck_sql})", query_params, expected_rows
+            )
 
     def materialize(
         self,
