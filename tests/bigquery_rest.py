@@ -6,8 +6,8 @@ text; everything else is derived from what the client sent (the rows of an uploa
 file, the partition a write names). It speaks exactly the resources google-cloud-bigquery uses
 for our backend: datasets.insert, tables.insert/get/patch/delete, jobs.insert/get (query, load
 and copy jobs), jobs.getQueryResults and the resumable upload endpoint for load jobs, plus
-datasets.get (create_dataset(exists_ok=True) reads it). Unknown routes answer 404 and are recorded, so a client change shows up as a
-failing test instead of a silent pass.
+datasets.get (create_dataset(exists_ok=True) reads it). Unknown routes answer 404 and are
+recorded, so a client change shows up as a failing test instead of a silent pass.
 
 Where it reproduces BigQuery behaviour, the documented rule it follows:
 - a write to `table$YYYYMMDD` replaces (WRITE_TRUNCATE) or appends to that partition only

@@ -297,7 +297,7 @@ class BigQueryWarehouse(Warehouse):
 
         client = self._client()
         staged = replace(schema, table_id=f"{schema.dataset}._staged_{schema.table}_{partition:%Y%m%d}")
-        client.delete_table(f"{self.project}.{staged.table_id}", not_found_ok=True)  # a crash's leftover
+        self.drop_table(staged.table_id)  # a crash's leftover
         table = table_definition(self.project, staged)
         table.expires = datetime.now(timezone.utc) + timedelta(hours=expiration_hours)
         client.create_table(table)
