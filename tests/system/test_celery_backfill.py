@@ -169,8 +169,14 @@ def test_celery_backfill_on_postgres_equals_a_clean_serial_run(
     simulator, runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property  # noqa: ANN001
 ) -> None:
     test_started = time.monotonic()
-    serial = _serial_run(runner, tmp_path / "serial", monkeypatch)
-    celery = _celery_run(simulator, tmp_path / "celery", monkeypatch)
+    # Both runs see the same "today": the asset library's listing is as of the simulator's
+    # today, so a run that crossed midnight in the account timezone would list newer assets.
+    simulator.state.set_today(simulator.state.today())
+    try:
+        serial = _serial_run(runner, tmp_path / "serial", monkeypatch)
+        celery = _celery_run(simulator, tmp_path / "celery", monkeypatch)
+    finally:
+        simulator.state.set_today(None)
 
     times = {
         "serial_in_process_runs_s": round(serial["wall"], 1),
