@@ -164,6 +164,73 @@ def test_advertiser_and_ad_group_levels_shift_all_their_combinations(world: Worl
     assert np.array_equal(default.combination_arrays(DAY, "meta", "mobile")[3], plain[0])
 
 
+def test_drifting_levels_move_every_combination_of_an_ad_group_together(world: World) -> None:
+    """`level_drift_sd_per_sqrt_week`: the advertiser and ad-group levels walk week by week
+    (one shift per ad group and day, shared by all its combinations), their spread stays at
+    their sd, and at 0 they stay put (the constant levels of a world without drift)."""
+    base = settings.load_config("simulator")["world"]
+    sds = {m: {**base["effect_sd"][m], "advertiser": 0.5, "ad_group": 0.4} for m in ("ctr", "cvr")}
+
+    def make(drift: float) -> World:
+        return world_from_config(_config(world={**base, "effect_sd": sds, "level_drift_sd_per_sqrt_week": drift}))
+
+    still, drifting = make(0.0), make(0.5)
+    assert drifting.creative_table(DAY).equals(world.creative_table(DAY))
+    earlier = DAY - timedelta(weeks=8)
+
+    def group_shift(w: World, day: date) -> np.ndarray:
+        """Each ad group's logit CTR shift against the world without levels (one per group)."""
+        h, _, _, ctr, _ = w.combination_arrays(day, "meta", "mobile")
+        _, _, _, plain, _ = world.combination_arrays(day, "meta", "mobile")
+        group, shift = w.assets.group[h], np.log(ctr / (1 - ctr)) - np.log(plain / (1 - plain))
+        assert all(np.ptp(shift[group == g]) < 1e-6 for g in np.unique(group))
+        return shift[np.unique(group, return_index=True)[1]]
+
+    moved = group_shift(drifting, DAY) - group_shift(drifting, earlier)
+    # (1 - 0.5^2)^4 = 0.32 correlation over 8 weeks: the levels move, by about their own spread.
+    assert 0.25 < np.std(moved) < 0.9 and 0.3 < np.std(group_shift(drifting, earlier)) < 1.0
+    assert np.allclose(group_shift(still, DAY), group_shift(still, earlier))
+    with pytest.raises(ValueError, match="level_drift_sd_per_sqrt_week"):
+        make(1.0)
+
+
+def test_new_ad_groups_launch_during_the_horizon_with_a_new_library(world: World) -> None:
+    """`new_ad_group_share`: such an ad group lists no asset and serves no creative before its
+    launch day; its whole library launches on or after that day and its slots fill on it. The
+    first ad group of each campaign is always there from the start; the rest of the seed's
+    draws stay put."""
+    base = settings.load_config("simulator")["world"]
+    grown = world_from_config(_config(world={**base, "new_ad_group_share": 0.6}))
+    start = date.fromisoformat(base["start_date"]).toordinal()
+    launch = grown.group_launch_ordinal
+    new = np.flatnonzero(launch > start)
+    eligible = len(launch) - len(launch) // base["ad_groups_per_campaign"]  # all but each ag1
+    assert 0.3 * eligible < len(new) < 0.9 * eligible
+    assert all(not grp.endswith("-ag1") for grp in grown.group_ids.take(pa.array(new)).to_pylist())
+    lib, cr = grown.assets, grown.creatives
+    for g in new:
+        assets = lib.launch_ordinal[lib.group == g]
+        assert assets.min() == launch[g] and (assets >= launch[g]).all()
+        firsts = cr.launch_ordinal[cr.group == g]
+        assert firsts.min() == launch[g]
+        assert (firsts == launch[g]).sum() == base["creatives_per_ad_group"]
+    g = int(new[np.argmax(launch[new])])  # the latest launch, well inside the horizon
+    day = date.fromordinal(int(launch[g]))
+    group_id = grown.group_ids[g].as_py()
+    for listed in (grown.asset_table, grown.creative_table):
+        assert group_id not in listed(day - timedelta(days=1))["ad_group_id"].to_pylist()
+        assert group_id in listed(day)["ad_group_id"].to_pylist()
+    before = {r["ad_group_id"] for r in grown.combination_summary(day - timedelta(days=1), "meta", "mobile")}
+    assert group_id not in before and len(before) == (launch < launch[g]).sum()
+    truth = grown.ground_truth("meta", day - timedelta(days=1))
+    assert not any(c.startswith(group_id + "-") for c in truth["creative_id"].to_pylist())
+    old = np.flatnonzero(launch <= start)
+    assert np.array_equal(grown.assets.knots_ctr[:, lib.group < len(launch)], world.assets.knots_ctr)
+    assert np.array_equal(grown.group_industry[old], world.group_industry[old])
+    with pytest.raises(ValueError, match="new_ad_group_share"):
+        world_from_config(_config(world={**base, "new_ad_group_share": 1.5}))
+
+
 def test_launches_that_find_no_unused_combination_are_counted(world: World) -> None:
     """Lifetimes too short for the asset library use every combination up: the world says how
     many launches found none (the slot's creative serves on), so a calibration can see it."""

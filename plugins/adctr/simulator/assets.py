@@ -117,6 +117,7 @@ class AssetLibrary:
         cvr_sd: EffectSds,
         drift_sd_per_sqrt_week: float,
         always_old: int = 1,
+        group_launch_ordinal: np.ndarray | None = None,
     ) -> None:
         if min(counts) < 1:
             raise ValueError(f"every ad group needs at least one asset of each type, got {counts}")
@@ -142,6 +143,8 @@ class AssetLibrary:
         for t, c in zip(self.offsets, counts):  # numbered in launch order within each type
             launch[:, t : t + c] = np.sort(launch[:, t : t + c], axis=1)
         launch[:, list(self.offsets)] = np.minimum(launch[:, list(self.offsets)], first_ordinal)
+        if group_launch_ordinal is not None:  # an ad group's library launches with it, or later
+            launch = np.maximum(launch, np.asarray(group_launch_ordinal)[:, None])
         self.launch_ordinal = launch.reshape(-1)
 
         parts = [rng.integers(len(p), size=n) for p in HEADLINE_PARTS]
@@ -178,11 +181,15 @@ class AssetLibrary:
         """Global asset index of asset `number` (1-based) of one type in each ad group."""
         return group * self.per_group + self.offsets[type_index] + number - 1
 
-    def effects_at(self, ordinal: int) -> tuple[np.ndarray, np.ndarray]:
-        """(CTR, CVR) latent effect of every asset on one day (linear between weekly knots)."""
+    def knot_position(self, ordinal: int) -> tuple[int, float]:
+        """The weekly knot before a day and the day's weight on the next one."""
         f = (ordinal - self.first_ordinal) / 7.0
         k = int(min(max(math.floor(f), 0), self.knots_ctr.shape[0] - 2))
-        w = min(max(f - k, 0.0), 1.0)
+        return k, min(max(f - k, 0.0), 1.0)
+
+    def effects_at(self, ordinal: int) -> tuple[np.ndarray, np.ndarray]:
+        """(CTR, CVR) latent effect of every asset on one day (linear between weekly knots)."""
+        k, w = self.knot_position(ordinal)
         ctr = (1 - w) * self.knots_ctr[k].astype(float) + w * self.knots_ctr[k + 1]
         cvr = (1 - w) * self.knots_cvr[k].astype(float) + w * self.knots_cvr[k + 1]
         return ctr, cvr
@@ -305,6 +312,20 @@ class AssetLibrary:
         return (h.astype(np.int64) * m + d) * m + i
 
 
+def drifting_levels(
+    rng: np.random.Generator, start: np.ndarray, sd: float, weeks: int, drift: float
+) -> np.ndarray:
+    """Knots, shape (weeks, len(start)): levels that begin at `start` (drawn at `sd`) and drift
+    like asset effects, a mean-reverting walk whose spread stays `sd`."""
+    rho = np.float32(math.sqrt(1.0 - drift**2))
+    out = np.empty((weeks, len(start)), dtype=np.float32)
+    out[0] = start
+    steps = rng.standard_normal((weeks, len(start)), dtype=np.float32) * np.float32(drift * sd)
+    for k in range(1, weeks):
+        out[k] = rho * out[k - 1] + steps[k]
+    return out
+
+
 def _salt(seed: int, name: str) -> int:
     return stream_seed(seed, name)
 
@@ -334,6 +355,7 @@ def schedule_creatives(
     start_ordinal: int,
     horizon_days: int,
     explore_share: float,
+    group_launch_ordinal: np.ndarray | None = None,
 ) -> Creatives:
     """Creatives over time: each ad group runs `slots` creatives at once; each retires after a
     lifetime (uniform in 0.5..1.5 x `lifetime_days`) and a new combination of launched assets,
@@ -341,7 +363,8 @@ def schedule_creatives(
     for how its assets are picked). So creatives launch at
     slots / lifetime_days per ad group per day and the active count stays at `slots`. The
     last creative of a slot in the horizon never retires. If every launched combination of an
-    ad group is used up, the slot's creative serves on until the next launch.
+    ad group is used up, the slot's creative serves on until the next launch. An ad group whose
+    `group_launch_ordinal` is after `start_ordinal` fills its slots on that day.
     """
     lo = max(1, round(0.5 * lifetime_days))
     hi = max(lo, round(1.5 * lifetime_days))
@@ -352,7 +375,11 @@ def schedule_creatives(
     steps = np.concatenate(
         [np.zeros((n_slots, 1), np.int64), np.cumsum(life[:, :-1], axis=1)], axis=1
     )
-    launch = start_ordinal - served_before_start[:, None] + steps
+    first_launch = start_ordinal - served_before_start
+    if group_launch_ordinal is not None:
+        opens = np.asarray(group_launch_ordinal)[np.arange(n_slots) // slots]
+        first_launch = np.where(opens > start_ordinal, opens, first_launch)
+    launch = first_launch[:, None] + steps
     keep = launch <= start_ordinal + horizon_days
     slot = np.broadcast_to(np.arange(n_slots)[:, None], launch.shape)[keep]
     launch = launch[keep]

@@ -4,7 +4,8 @@ Entities: advertisers (industry) > campaigns (objective) > ad groups (placement)
 creatives. Each ad group has an asset library (assets.py): headlines (the creative's
 AD_TITLE), descriptions (AD_DESCRIPTION) and images (each with a format, the creative's
 AD_TYPE). Most assets exist before start_date; a share (`new_asset_share`) launches on days
-spread over the horizon. A creative is one combination (headline h, description d, image i)
+spread over the horizon. A share of the ad groups (`new_ad_group_share`) launches during the
+horizon too, its whole library on or after its launch day. A creative is one combination (headline h, description d, image i)
 of its ad group's launched assets. Each ad group serves `creatives_per_ad_group` creatives
 at once; each retires after a lifetime (uniform in 0.5..1.5 x `creative_lifetime_days`) and a
 combination the ad group never used before takes its place the same day: each of its assets
@@ -20,12 +21,12 @@ Generative model, per combination (h, d, i) of ad group g, medium m, device v, d
 new creative, age 0):
 
     logit CTR = ctr0 + medium[m] + device[v] + format[i] + industry[g] + placement[g]
-                + advertiser_ctr[a] + ad_group_ctr[g]
+                + advertiser_ctr[a](t) + ad_group_ctr[g](t)
                 + length_slope * (headline_length[h] - 12) + weekday_ctr[t]
                 + effect_ctr[h](t) + effect_ctr[d](t) + effect_ctr[i](t) + pair_ctr[h, i]
                 + combination_ctr(h, d, i) - fatigue * log1p(age / 7)
     logit CVR = cvr0 + industry[g] + objective[g] + device[v] + placement[g]
-                + advertiser_cvr[a] + ad_group_cvr[g]
+                + advertiser_cvr[a](t) + ad_group_cvr[g](t)
                 + effect_cvr[h](t) + effect_cvr[d](t) + effect_cvr[i](t) + pair_cvr[h, i]
                 + combination_cvr(h, d, i)
     impressions ~ Poisson(volume[c] * medium_share[m] * device_share[v] * weekday_volume[t])
@@ -42,7 +43,9 @@ learned from its assets' history; the (headline, image) pair effect and the per-
 residual (a hash of the seed and the three asset ids, so any combination has a truth) are
 smaller and can only come from the pair's or the creative's own history. Asset effects DRIFT:
 a mean-reverting random walk at weekly knots, linear in between (assets.AssetLibrary), so old
-history goes stale. `fatigue` makes every creative's CTR decay with age.
+history goes stale; the advertiser and ad-group levels may drift too
+(`level_drift_sd_per_sqrt_week`), all of their combinations together. `fatigue` makes every
+creative's CTR decay with age.
 
 Delayed feedback: a conversion of day D with delay k is reported from day D + 1 + k on; the
 report for D is final (never restated again) from D + attribution_window on.
@@ -70,6 +73,7 @@ from adctr.simulator.assets import (
     ASSET_TYPES,
     AssetLibrary,
     EffectSds,
+    drifting_levels,
     schedule_creatives,
     stream_seed,
 )
@@ -151,6 +155,8 @@ class World:
         fatigue_per_log_week: float,
         effect_sd: dict[str, dict[str, float]],
         drift_sd_per_sqrt_week: float,
+        new_ad_group_share: float = 0.0,
+        level_drift_sd_per_sqrt_week: float = 0.0,
         account_id: str = "1001",
         attribution_window_days: int = 7,
         conversion_delay_weights: tuple[float, ...] = (0.45, 0.2, 0.12, 0.08, 0.06, 0.05, 0.04),
@@ -160,6 +166,8 @@ class World:
         self.account_id = account_id
         self.start_date = date.fromisoformat(str(start_date))
         self.fatigue = float(fatigue_per_log_week)
+        if not 0.0 <= level_drift_sd_per_sqrt_week < 1.0:
+            raise ValueError("level_drift_sd_per_sqrt_week is in units of the level's sd: 0 <= it < 1")
         weights = np.asarray(conversion_delay_weights, dtype=float)
         if len(weights) != attribution_window_days or (weights < 0).any():
             raise ValueError(
@@ -187,6 +195,17 @@ class World:
         self.group_placement = rng.integers(len(PLACEMENTS), size=n_grp)
 
         start = self.start_date.toordinal()
+        if not 0.0 <= new_ad_group_share <= 1.0:
+            raise ValueError(f"new_ad_group_share is a share: 0 <= it <= 1, got {new_ad_group_share}")
+        # Ad groups that launch during the horizon (their own stream, so a seed's other draws stay
+        # put): the first of each campaign is always there from the start, so every advertiser
+        # has history; a new one's whole library launches on or after its day.
+        lrng = np.random.default_rng(stream_seed(seed, "ad_group_launch"))
+        is_new_group = (lrng.random(n_grp) < new_ad_group_share) & (
+            np.arange(n_grp) % ad_groups_per_campaign > 0
+        )
+        launch_day = start + lrng.integers(1, max(2, int(horizon_days) + 1), size=n_grp)
+        self.group_launch_ordinal = np.where(is_new_group, launch_day, np.iinfo(np.int64).min)
         ctr_sd, cvr_sd = (EffectSds.from_config(effect_sd[m]) for m in ("ctr", "cvr"))
         self.assets = AssetLibrary(
             np.random.default_rng(stream_seed(seed, "assets")),
@@ -201,11 +220,12 @@ class World:
             cvr_sd=cvr_sd,
             drift_sd_per_sqrt_week=float(drift_sd_per_sqrt_week),
             always_old=math.ceil((2 * creatives_per_ad_group) ** (1 / 3)),
+            group_launch_ordinal=self.group_launch_ordinal,
         )
         crng = np.random.default_rng(stream_seed(seed, "creatives"))
         self.creatives = schedule_creatives(
             crng, self.assets, n_grp, int(creatives_per_ad_group), float(creative_lifetime_days),
-            start, int(horizon_days), float(explore_share),
+            start, int(horizon_days), float(explore_share), self.group_launch_ordinal,
         )  # fmt: skip
         cr = self.creatives
         n = len(cr.group)
@@ -261,15 +281,28 @@ class World:
             + np.take(PLACEMENT_CVR, self.group_placement[ag]),
             0.0,
         )  # fmt: skip
-        # Latent advertiser and ad-group levels (their own stream, so the other draws of a seed
-        # stay put), folded onto the headline like the ad group's static terms.
+        # Latent advertiser and ad-group levels (their own streams, so the other draws of a seed
+        # stay put), added onto the headline like the ad group's static terms. Constant, and
+        # folded in once, unless they drift (promotions, seasonality: every creative of the
+        # advertiser moves together), in which case they are added per day (`_statics`).
         grng = np.random.default_rng(stream_seed(seed, "groups"))
-        level_ctr, level_cvr = (
-            grng.normal(0.0, sd.advertiser, n_adv)[grp_adv] + grng.normal(0.0, sd.ad_group, n_grp)
+        starts = [
+            (grng.normal(0.0, sd.advertiser, n_adv), grng.normal(0.0, sd.ad_group, n_grp))
             for sd in (ctr_sd, cvr_sd)
-        )
-        self._static_ctr += np.where(is_h, level_ctr[ag], 0.0)
-        self._static_cvr += np.where(is_h, level_cvr[ag], 0.0)
+        ]
+        self._level_drift = float(level_drift_sd_per_sqrt_week)
+        self._is_headline, self._asset_group = is_h, ag
+        if self._level_drift == 0.0:
+            for static, (adv, own) in zip((self._static_ctr, self._static_cvr), starts):
+                static += np.where(is_h, (adv[grp_adv] + own)[ag], 0.0)
+        else:
+            drng = np.random.default_rng(stream_seed(seed, "level_drift"))
+            weeks = lib.knots_ctr.shape[0]
+            self._level_knots = tuple(
+                drifting_levels(drng, adv, sd.advertiser, weeks, self._level_drift)[:, grp_adv]
+                + drifting_levels(drng, own, sd.ad_group, weeks, self._level_drift)
+                for (adv, own), sd in zip(starts, (ctr_sd, cvr_sd))
+            )
         codes = lib.combination_code(cr.headline, cr.description, cr.image)
         self._code_order = np.argsort(codes)
         self._sorted_codes = codes[self._code_order]
@@ -304,12 +337,23 @@ class World:
         logit_cvr += CVR0 + np.take(DEVICE_CVR, device)
         return _sigmoid(logit_ctr), _sigmoid(logit_cvr)
 
+    def _statics(self, ordinal: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-asset static terms on one day: with drifting levels, each ad group's level of
+        that day (linear between weekly knots) is added onto its headlines."""
+        if self._level_drift == 0.0:
+            return self._static_ctr, self._static_cvr
+        k, w = self.assets.knot_position(ordinal)
+        out = []
+        for static, knots in zip((self._static_ctr, self._static_cvr), self._level_knots):
+            level = (1 - w) * knots[k].astype(float) + w * knots[k + 1]
+            out.append(static + np.where(self._is_headline, level[self._asset_group], 0.0))
+        return out[0], out[1]
+
     def _latent(
         self, day: date, h: np.ndarray, d: np.ndarray, i: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self.assets.latent(
-            day.toordinal(), self.seed, h, d, i, self._static_ctr, self._static_cvr
-        )
+        t = day.toordinal()
+        return self.assets.latent(t, self.seed, h, d, i, *self._statics(t))
 
     def true_rates(
         self, medium: str, day: date, creative: np.ndarray, device: np.ndarray
@@ -451,8 +495,9 @@ class World:
         indices, ordered by ad group, h, d, i), scored as new creatives (age 0)."""
         groups = self._groups(ad_group_ids)
         device_index = self._device(device)
+        t = day.toordinal()
         lat_ctr, lat_cvr, _, (h, d, i) = self.assets.grid_latent(
-            day.toordinal(), self.seed, groups, self._static_ctr, self._static_cvr
+            t, self.seed, groups, *self._statics(t)
         )
         ctr, cvr = self._rates(medium, day, device_index, (lat_ctr, lat_cvr), 0)
         return h, d, i, ctr, cvr
@@ -528,10 +573,13 @@ class World:
         rate = ctr if metric == "ctr" else cvr
         g = self.assets.group[h]
         n_grp = len(self.group_ids)
-        starts = np.searchsorted(g, np.arange(n_grp))
         sizes = np.bincount(g, minlength=n_grp)
-        mean = np.add.reduceat(rate, starts) / sizes
-        best_value = np.maximum.reduceat(rate, starts)
+        listed = np.flatnonzero(sizes)  # an ad group that has not launched yet has no assets
+        starts = np.searchsorted(g, listed)
+        mean = np.zeros(n_grp)
+        mean[listed] = np.add.reduceat(rate, starts) / sizes[listed]
+        best_value = np.zeros(n_grp)
+        best_value[listed] = np.maximum.reduceat(rate, starts)
         is_best = rate == best_value[g]
         first_best = np.full(n_grp, -1)
         rows = np.flatnonzero(is_best)[::-1]
@@ -548,7 +596,7 @@ class World:
         ids = self.asset_ids
         key = f"true_{metric}"
         out = []
-        for k in range(n_grp):
+        for k in listed:
             b = first_best[k]
             out.append(
                 {
