@@ -16,7 +16,9 @@ history (headline, description, image, headline x image pair) -> all (+ ad group
 advertiser history). Segments of the holdout, by the creative's launch date in the asset
 library (staging.creative_assets): `established` launched before the first day of the
 examples window, `new` on or after it; `new_after_training` (part of `new`) launched after
-the training split's last day, so no training row has its history.
+the training split's last day, so no training row has its history; `new_ad_group` (part of
+`new`) is a creative of an ad group whose first creative launched on or after the window's first
+day (a world with `new_ad_group_share`): only its advertiser's history speaks for it.
 
 World, seed and sizes come from config/simulator.yaml (`--profile` picks a `profiles:` entry,
 `--seed` and `--world KEY=VALUE` override it for this run only).
@@ -47,7 +49,9 @@ LADDER = (
     ("+ asset history", ("creative", *ASSET_LEVELS)),
     ("all", ("creative", *ASSET_LEVELS, "ad_group", "advertiser")),
 )
-SEGMENTS = ("overall", "established", "new", "new_after_training")
+# Resamples of the cluster bootstrap of each rung's gain (ad groups drawn with replacement).
+BOOTSTRAP_RESAMPLES = 2000
+SEGMENTS = ("overall", "established", "new", "new_after_training", "new_ad_group")
 
 
 def final_raw(state: Any, day: date, media: list[str]) -> Any:
@@ -181,7 +185,10 @@ def segment_masks(
     wh: Any, holdout: pd.DataFrame, end: date, window: int, train_end: date
 ) -> dict[str, np.ndarray]:
     """Holdout rows per segment, from each creative's launch date in the asset library."""
-    sql = "select creative_id, launch_date from staging.creative_assets where report_date = @ds"
+    sql = (
+        "select creative_id, launch_date, min(launch_date) over (partition by ad_group_id) as group_launch"
+        " from staging.creative_assets where report_date = @ds"
+    )
     launched = wh.query_arrow(sql, {"ds": end}).to_pandas()
     by_id = dict(zip(launched["creative_id"], launched["launch_date"], strict=True))
     launch = holdout["creative_id"].astype(str).map(by_id)
@@ -189,9 +196,37 @@ def segment_masks(
         missing = int(launch.isna().sum())
         raise RuntimeError(f"{missing} holdout rows have a creative the asset library does not list")
     launch = pd.to_datetime(launch).dt.date.to_numpy()
-    new = launch >= end - timedelta(days=window - 1)
+    first = end - timedelta(days=window - 1)
+    group_launch = holdout["creative_id"].astype(str).map(dict(zip(launched["creative_id"], launched["group_launch"])))
+    new = launch >= first
     return {"overall": np.ones(len(holdout), bool), "established": ~new, "new": new,
-            "new_after_training": launch > train_end}  # fmt: skip
+            "new_after_training": launch > train_end,
+            "new_ad_group": pd.to_datetime(group_launch).dt.date.to_numpy() >= first}  # fmt: skip
+
+
+def rung_gains(
+    losses: list[np.ndarray], base: np.ndarray, bayes: np.ndarray, cluster: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Each rung's gain in gap closed over the rung before, with a 95% interval from a paired
+    cluster bootstrap: ad groups are drawn with replacement (rows of an ad group share its
+    latent level and assets, so they are not independent) and every rung is scored on the same
+    draw. `losses`, `base`, `bayes`: per-row summed log losses (`metrics.row_log_losses`)."""
+    _, group = np.unique(cluster, return_inverse=True)
+    size = int(group.max()) + 1
+
+    def by_group(x: np.ndarray) -> np.ndarray:
+        return np.bincount(group, weights=x, minlength=size)
+
+    rung_sums = np.stack([by_group(x) for x in losses])  # (rungs, groups)
+    draws = np.random.default_rng(seed).multinomial(size, np.full(size, 1.0 / size), size=resamples)
+    weights = np.vstack([np.ones(size), draws])  # the first row is the sample itself
+    b, y = weights @ by_group(base), weights @ by_group(bayes)
+    closed = (b[:, None] - weights @ rung_sums.T) / (b - y)[:, None]
+    gains = np.diff(closed, axis=1)
+    lo, hi = np.quantile(gains[1:], [0.025, 0.975], axis=0)
+    return [{"gain": round(float(g), 4), "ci95": [round(float(a), 4), round(float(z), 4)]}
+            for g, a, z in zip(gains[0], lo, hi)]  # fmt: skip
 
 
 def ladder(
@@ -228,11 +263,12 @@ def ladder(
                 "bayes_optimal_log_loss": loss(bayes, m)}
             for s, m in masks.items() if m.any()
         }  # fmt: skip
-        rungs = []
+        rungs, row_losses = [], []
         for name, levels in LADDER:
             rung_cfg = {**cfg, "exclude_features": excluded(levels)}
             fitted, info = fit(splits.train, splits.valid, num, den, rung_cfg)
             pred = fitted.predict(splits.holdout)
+            row_losses.append(metrics.row_log_losses(pred, k, n))
             per = {}
             for s, m in masks.items():
                 if not m.any():
@@ -243,6 +279,15 @@ def ladder(
                 per[s] = {"log_loss": round(ll, 6), "gap_closed": round(closed, 4)}
             rungs.append({"rung": name, "features": len(info["features"]), "best_iteration": info["best_iteration"],
                           "segments": per})  # fmt: skip
+        cluster = splits.holdout["ad_group_id"].astype(str).to_numpy()
+        base_losses = metrics.row_log_losses(np.full(len(k), rate), k, n)
+        bayes_losses = metrics.row_log_losses(bayes, k, n)
+        for s, m in masks.items():
+            if not m.any():
+                continue
+            gains = rung_gains([x[m] for x in row_losses], base_losses[m], bayes_losses[m], cluster[m])
+            for rung, gain in zip(rungs[1:], gains):
+                rung["segments"][s]["gain"] = gain
         result[model] = {
             "dates": {k_: [v[0], v[-1]] for k_, v in splits.dates.items()},
             "segments": {s: {**v, "base_rate_log_loss": round(v["base_rate_log_loss"], 6),
@@ -295,8 +340,17 @@ def run(
     return result
 
 
+def _ladder_cell(cell: dict[str, Any]) -> str:
+    text = f"{cell['log_loss']:.5f} ({cell['gap_closed']:.1%}"
+    if "gain" in cell:
+        g = cell["gain"]
+        text += f"; {100 * g['gain']:+.1f} [{100 * g['ci95'][0]:+.1f}, {100 * g['ci95'][1]:+.1f}]"
+    return text + ")"
+
+
 def ladder_table(result: dict[str, Any]) -> str:
-    """The ladder as a Markdown table: log loss (gap closed) per rung and segment."""
+    """The ladder as a Markdown table: log loss (gap closed; gain in points over the rung
+    before [its 95% cluster-bootstrap interval]) per rung and segment."""
     lines = []
     for model, r in result["ladder"].items():
         segs = [s for s in SEGMENTS if s in r["segments"]]
@@ -309,10 +363,7 @@ def ladder_table(result: dict[str, Any]) -> str:
         bayes = " | ".join(f"{r['segments'][s]['bayes_optimal_log_loss']:.5f}" for s in segs)
         lines.append(f"| base rate | {base} |")
         for rung in r["ladder"]:
-            cells = " | ".join(
-                f"{rung['segments'][s]['log_loss']:.5f} ({rung['segments'][s]['gap_closed']:.1%})"
-                for s in segs
-            )
+            cells = " | ".join(_ladder_cell(rung["segments"][s]) for s in segs)
             lines.append(f"| {rung['rung']} | {cells} |")
         lines += [f"| Bayes-optimal | {bayes} |", ""]
     return "\n".join(lines)

@@ -21,9 +21,15 @@ def _arrays(pred, positives, trials):  # noqa: ANN001, ANN202
     return p, k, n
 
 
-def log_loss(pred, positives, trials) -> float:  # noqa: ANN001
+def row_log_losses(pred, positives, trials) -> np.ndarray:  # noqa: ANN001
+    """Each row's summed log loss over its trials (for sums over any grouping of rows)."""
     p, k, n = _arrays(pred, positives, trials)
-    return float(-(k * np.log(p) + (n - k) * np.log(1 - p)).sum() / n.sum())
+    return -(k * np.log(p) + (n - k) * np.log(1 - p))
+
+
+def log_loss(pred, positives, trials) -> float:  # noqa: ANN001
+    losses = row_log_losses(pred, positives, trials)
+    return float(losses.sum() / np.asarray(trials, dtype=np.float64).sum())
 
 
 def entropy(rate: float) -> float:
