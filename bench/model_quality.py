@@ -181,6 +181,16 @@ def excluded(levels: tuple[str, ...]) -> list[str]:
     return [n for n in trailing if n.rsplit("_", 2)[0] not in levels]
 
 
+def ad_groups_of(wh: Any, creative_ids: pd.Series, end: date) -> np.ndarray:
+    """The ad group of each creative, from the asset library's compositions on `end`."""
+    sql = "select creative_id, ad_group_id from staging.creative_assets where report_date = @ds"
+    pairs = wh.query_arrow(sql, {"ds": end}).to_pandas()
+    groups = creative_ids.astype(str).map(dict(zip(pairs["creative_id"], pairs["ad_group_id"], strict=True)))
+    if groups.isna().any():
+        raise RuntimeError(f"{int(groups.isna().sum())} holdout rows have a creative the asset library does not list")
+    return groups.to_numpy()
+
+
 def segment_masks(
     wh: Any, holdout: pd.DataFrame, end: date, window: int, train_end: date
 ) -> dict[str, np.ndarray]:
@@ -279,7 +289,7 @@ def ladder(
                 per[s] = {"log_loss": round(ll, 6), "gap_closed": round(closed, 4)}
             rungs.append({"rung": name, "features": len(info["features"]), "best_iteration": info["best_iteration"],
                           "segments": per})  # fmt: skip
-        cluster = splits.holdout["ad_group_id"].astype(str).to_numpy()
+        cluster = ad_groups_of(wh, splits.holdout["creative_id"], end)
         base_losses = metrics.row_log_losses(np.full(len(k), rate), k, n)
         bayes_losses = metrics.row_log_losses(bayes, k, n)
         for s, m in masks.items():
