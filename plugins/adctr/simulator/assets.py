@@ -181,18 +181,16 @@ class AssetLibrary:
         """Global asset index of asset `number` (1-based) of one type in each ad group."""
         return group * self.per_group + self.offsets[type_index] + number - 1
 
-    def knot_position(self, ordinal: int) -> tuple[int, float]:
-        """The weekly knot before a day and the day's weight on the next one."""
+    def at(self, knots: np.ndarray, ordinal: int) -> np.ndarray:
+        """Weekly knots (weeks, n) read on one day: linear between the knots either side."""
         f = (ordinal - self.first_ordinal) / 7.0
-        k = int(min(max(math.floor(f), 0), self.knots_ctr.shape[0] - 2))
-        return k, min(max(f - k, 0.0), 1.0)
+        k = int(min(max(math.floor(f), 0), knots.shape[0] - 2))
+        w = min(max(f - k, 0.0), 1.0)
+        return (1 - w) * knots[k].astype(float) + w * knots[k + 1]
 
     def effects_at(self, ordinal: int) -> tuple[np.ndarray, np.ndarray]:
         """(CTR, CVR) latent effect of every asset on one day (linear between weekly knots)."""
-        k, w = self.knot_position(ordinal)
-        ctr = (1 - w) * self.knots_ctr[k].astype(float) + w * self.knots_ctr[k + 1]
-        cvr = (1 - w) * self.knots_cvr[k].astype(float) + w * self.knots_cvr[k + 1]
-        return ctr, cvr
+        return self.at(self.knots_ctr, ordinal), self.at(self.knots_cvr, ordinal)
 
     def _effects(
         self, ordinal: int, static_ctr: np.ndarray | None, static_cvr: np.ndarray | None

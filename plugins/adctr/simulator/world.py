@@ -342,12 +342,11 @@ class World:
         that day (linear between weekly knots) is added onto its headlines."""
         if self._level_drift == 0.0:
             return self._static_ctr, self._static_cvr
-        k, w = self.assets.knot_position(ordinal)
-        out = []
-        for static, knots in zip((self._static_ctr, self._static_cvr), self._level_knots):
-            level = (1 - w) * knots[k].astype(float) + w * knots[k + 1]
-            out.append(static + np.where(self._is_headline, level[self._asset_group], 0.0))
-        return out[0], out[1]
+        ctr, cvr = (
+            static + np.where(self._is_headline, self.assets.at(knots, ordinal)[self._asset_group], 0)
+            for static, knots in zip((self._static_ctr, self._static_cvr), self._level_knots)
+        )
+        return ctr, cvr
 
     def _latent(
         self, day: date, h: np.ndarray, d: np.ndarray, i: np.ndarray
