@@ -181,37 +181,30 @@ def excluded(levels: tuple[str, ...]) -> list[str]:
     return [n for n in trailing if n.rsplit("_", 2)[0] not in levels]
 
 
-def ad_groups_of(wh: Any, creative_ids: pd.Series, end: date) -> np.ndarray:
-    """The ad group of each creative, from the asset library's compositions on `end`."""
-    sql = "select creative_id, ad_group_id from staging.creative_assets where report_date = @ds"
-    pairs = wh.query_arrow(sql, {"ds": end}).to_pandas()
-    groups = creative_ids.astype(str).map(dict(zip(pairs["creative_id"], pairs["ad_group_id"], strict=True)))
-    if groups.isna().any():
-        raise RuntimeError(f"{int(groups.isna().sum())} holdout rows have a creative the asset library does not list")
-    return groups.to_numpy()
-
-
-def segment_masks(
-    wh: Any, holdout: pd.DataFrame, end: date, window: int, train_end: date
-) -> dict[str, np.ndarray]:
-    """Holdout rows per segment, from each creative's launch date in the asset library."""
+def holdout_library(wh: Any, holdout: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Per holdout row, from the asset library's compositions on `end`: its creative's ad group
+    and launch date, and the launch date of that ad group's first creative."""
     sql = (
-        "select creative_id, launch_date, min(launch_date) over (partition by ad_group_id) as group_launch"
+        "select creative_id, ad_group_id, launch_date,"
+        " min(launch_date) over (partition by ad_group_id) as group_launch"
         " from staging.creative_assets where report_date = @ds"
     )
-    launched = wh.query_arrow(sql, {"ds": end}).to_pandas()
-    by_id = dict(zip(launched["creative_id"], launched["launch_date"], strict=True))
-    launch = holdout["creative_id"].astype(str).map(by_id)
-    if launch.isna().any():
-        missing = int(launch.isna().sum())
+    library = wh.query_arrow(sql, {"ds": end}).to_pandas().set_index("creative_id", verify_integrity=True)
+    rows = library.reindex(holdout["creative_id"].astype(str).to_numpy())
+    if rows["ad_group_id"].isna().any():
+        missing = int(rows["ad_group_id"].isna().sum())
         raise RuntimeError(f"{missing} holdout rows have a creative the asset library does not list")
-    launch = pd.to_datetime(launch).dt.date.to_numpy()
+    return rows.reset_index(drop=True)
+
+
+def segment_masks(library: pd.DataFrame, end: date, window: int, train_end: date) -> dict[str, np.ndarray]:
+    """Holdout rows per segment, from `holdout_library`'s launch dates."""
+    launch = pd.to_datetime(library["launch_date"]).dt.date.to_numpy()
+    group_launch = pd.to_datetime(library["group_launch"]).dt.date.to_numpy()
     first = end - timedelta(days=window - 1)
-    group_launch = holdout["creative_id"].astype(str).map(dict(zip(launched["creative_id"], launched["group_launch"])))
     new = launch >= first
-    return {"overall": np.ones(len(holdout), bool), "established": ~new, "new": new,
-            "new_after_training": launch > train_end,
-            "new_ad_group": pd.to_datetime(group_launch).dt.date.to_numpy() >= first}  # fmt: skip
+    return {"overall": np.ones(len(library), bool), "established": ~new, "new": new,
+            "new_after_training": launch > train_end, "new_ad_group": group_launch >= first}  # fmt: skip
 
 
 def rung_gains(
@@ -260,7 +253,8 @@ def ladder(
         k = splits.holdout[num].to_numpy(dtype=float)
         n = splits.holdout[den].to_numpy(dtype=float)
         train_end = date.fromisoformat(splits.dates["train"][-1])
-        masks = segment_masks(wh, splits.holdout, end, window, train_end)
+        library = holdout_library(wh, splits.holdout, end)
+        masks = segment_masks(library, end, window, train_end)
         rate = float(splits.train[num].sum() / splits.train[den].sum())
         bayes = truth(state, splits.holdout, f"true_{model}")
 
@@ -289,7 +283,7 @@ def ladder(
                 per[s] = {"log_loss": round(ll, 6), "gap_closed": round(closed, 4)}
             rungs.append({"rung": name, "features": len(info["features"]), "best_iteration": info["best_iteration"],
                           "segments": per})  # fmt: skip
-        cluster = ad_groups_of(wh, splits.holdout["creative_id"], end)
+        cluster = library["ad_group_id"].to_numpy()
         base_losses = metrics.row_log_losses(np.full(len(k), rate), k, n)
         bayes_losses = metrics.row_log_losses(bayes, k, n)
         for s, m in masks.items():
