@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -21,6 +22,15 @@ from adctr.core.table_schemas import all_schemas, get_schema
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def load_bench(name: str) -> Any:
+    """A script of bench/ as a module (bench/ is scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def raw_rows(day: date, n: int = 6, medium: str = "yahoo_ads") -> pa.Table:

@@ -7,7 +7,6 @@ plus feature history, every SQL model run per day) and copied for the tests that
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from datetime import date
@@ -22,7 +21,7 @@ from adctr.model.contract import NUMERIC, FeatureError, recalibrate
 from adctr.release import artifacts
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-from tests.conftest import ROOT
+from tests.helpers import load_bench
 from training.champion import GateError
 from training.dataset import DatasetError
 from training.pipeline import publish_candidate, train_candidate
@@ -33,17 +32,10 @@ END = date(2026, 11, 20)
 WEAK = [n for n in NUMERIC if n.endswith(("_7d", "_28d"))]
 
 
-def _bench():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("model_quality", ROOT / "bench" / "model_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     path = tmp_path_factory.mktemp("quality") / "warehouse.duckdb"
-    _, state = _bench().build_warehouse(path, END, window=28, attribution=7)
+    _, state = load_bench("model_quality").build_warehouse(path, END, window=28, attribution=7)
     return path, state
 
 
@@ -71,7 +63,7 @@ def test_models_close_most_of_the_gap_to_bayes_optimal(built) -> None:  # noqa: 
     """Measured 99.7% (CTR) and 97.7% (CVR) of the base-rate -> Bayes-optimal gap; the bound
     here is looser so the test is not flaky, yet fails for a model that learns little."""
     path, state = built
-    result = _bench().measure(DuckDBWarehouse(path), state, END)
+    result = load_bench("model_quality").measure(DuckDBWarehouse(path), state, END)
     for model in ("ctr", "cvr"):
         r = result[model]
         assert r["bayes_optimal_log_loss"] < r["log_loss"] < r["base_rate_log_loss"], r

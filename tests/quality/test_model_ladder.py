@@ -14,27 +14,19 @@ last (pyproject.toml `testpaths`), when the Airflow tiers no longer need the cor
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import load_bench
 
 END = date(2026, 11, 20)
 
 
-def _bench():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("model_quality", ROOT / "bench" / "model_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("seed", [11])
 def test_each_rung_of_the_ladder_is_ahead_of_the_one_before(seed: int, tmp_path: Path) -> None:
-    bench = _bench()
+    bench = load_bench("model_quality")
     wh, state = bench.build_warehouse(tmp_path / "ladder.duckdb", END, 28, 7, profile="ladder", seed=seed)
     result = bench.ladder(wh, state, END, 28, holdout_days=7)
     assert set(result) == {"ctr", "cvr"}

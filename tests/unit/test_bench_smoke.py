@@ -2,53 +2,44 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from tests.conftest import ROOT
-
-
-def _load(name: str):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_bench
 
 
 def test_partition_replace_bench_smoke() -> None:
-    result = _load("partition_replace").run(rows=3000, repeat=1)
+    result = load_bench("partition_replace").run(rows=3000, repeat=1)
     assert result["rows"] == 3000 and result["replace_s"] > 0 and result["floor_s"] > 0
 
 
 def test_elt_rebuild_bench_smoke() -> None:
-    result = _load("elt_rebuild").run(rows_per_day=600, days=2)
+    result = load_bench("elt_rebuild").run(rows_per_day=600, days=2)
     assert result["ours_total_s"] > 0 and result["floor_total_s"] > 0
 
 
 def test_dq_validate_bench_smoke(isolated_var) -> None:  # noqa: ANN001
-    result = _load("dq_validate").run(rows=600)
+    result = load_bench("dq_validate").run(rows=600)
     assert set(result["ours"]) == set(result["floor"]) and result["ratio"] > 0
 
 
 def test_ingest_http_bench_smoke() -> None:
-    result = _load("ingest_http").run(rows=3000, page_size=400)
+    result = load_bench("ingest_http").run(rows=3000, page_size=400)
     assert result["rows"] >= 3000 and result["ours_s"] > 0 and result["floor_s"] > 0 and result["ratio"] > 0
 
 
 def test_train_speed_bench_smoke() -> None:
-    result = _load("train_speed").run(rows=20000, rounds=5)
+    result = load_bench("train_speed").run(rows=20000, rounds=5)
     assert result["trees"] >= 1 and result["ours_s"] > 0 and result["floor_s"] > 0
 
 
 
 def test_serving_latency_bench_smoke() -> None:
-    result = _load("serving_latency").run(rounds=5, requests_n=5, batch=50, train_rows=2000)
+    result = load_bench("serving_latency").run(rounds=5, requests_n=5, batch=50, train_rows=2000)
     assert result["service"]["1"]["p50_ms"] > 0 and result["floor"]["50"]["p50_ms"] > 0
     assert result["ratio_p50_batch"] > 0 and result["service"]["50 columnar"]["n"] == 5
     assert result["ratio_p50_batch_arrow"] > 0 and result["service"]["50 arrow"]["handler_mean_ms"] > 0
 
 
 def test_batch_scoring_bench_smoke(tmp_path) -> None:
-    result = _load("batch_scoring").run(
+    result = load_bench("batch_scoring").run(
         sizes=(3000,),
         trees=5,
         train_rows=3000,

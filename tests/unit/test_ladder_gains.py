@@ -3,18 +3,10 @@ gain in gap closed over the rung before (bench/model_quality.py `rung_gains`).""
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 
-from tests.conftest import ROOT
-
-
-def _bench():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("model_quality", ROOT / "bench" / "model_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_bench
 
 
 def _rows(groups: int = 60, per_group: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -25,7 +17,7 @@ def _rows(groups: int = 60, per_group: int = 20, seed: int = 0) -> tuple[np.ndar
 
 
 def test_gain_is_the_difference_in_gap_closed_with_an_interval_around_it() -> None:
-    bench = _bench()
+    bench = load_bench("model_quality")
     cluster, bayes, base = _rows()
     first = bayes + 0.6  # closes 40% of the gap
     second = bayes + 0.3  # closes 70%
@@ -35,7 +27,7 @@ def test_gain_is_the_difference_in_gap_closed_with_an_interval_around_it() -> No
 
 
 def test_a_gain_from_noise_has_an_interval_that_covers_zero_and_a_real_one_does_not() -> None:
-    bench = _bench()
+    bench = load_bench("model_quality")
     cluster, bayes, base = _rows()
     rng = np.random.default_rng(1)
     group_noise = {g: rng.normal(0.0, 0.2) for g in np.unique(cluster)}
