@@ -5,8 +5,6 @@ truth (run summary), and a re-run replaces the partition."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import numpy as np
 import pytest
 from adctr.core.storage import get_store
@@ -17,22 +15,20 @@ from adctr.release import artifacts, slots
 from adctr.warehouse import get_warehouse
 
 from tests.helpers import table_checksums
+from tests.integration.conftest import HISTORY_DAYS as DAYS
 
-DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
 RETRAIN_CONF = {"attribution_window_days": 1}
 
 
 @pytest.fixture(scope="module")
-def scored(runner, simulator, tmp_path_factory):  # noqa: ANN001, ANN201
+def scored(runner, simulator, daily_history, tmp_path_factory):  # noqa: ANN001, ANN201
     import os
 
     var = tmp_path_factory.mktemp("scoring") / "var"
-    var.mkdir()
+    daily_history.copy_into(var)  # the daily DAG's runs for DAYS
     old = os.environ.get("ADCTR_VAR_DIR")
     os.environ["ADCTR_VAR_DIR"] = str(var)
     try:
-        for day in DAYS:
-            runner.run("ad_performance_daily", day)
         runner.run("ctr_cvr_retrain", DAYS[-1], conf=RETRAIN_CONF)
         for slot in ("ctr0", "cvr0"):
             runner.run("serving_slot_sync", None, conf={"action": "pin", "slot": slot, "version": 1,

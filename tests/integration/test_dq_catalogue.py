@@ -8,7 +8,7 @@ data passes every suite with zero warnings.
 from __future__ import annotations
 
 import shutil
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,11 @@ from adctr.core.storage import get_store
 from adctr.release import artifacts
 from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-DAYS = [date(2026, 11, 11) + timedelta(days=i) for i in range(8)]
+from tests.integration.conftest import HISTORY_DAYS
+
+# Seven clean days before D (the volume check compares D with the trailing 7-day median): the
+# shared six-day history, then two more days.
+DAYS = [*HISTORY_DAYS, *(HISTORY_DAYS[-1] + timedelta(days=i) for i in (1, 2))]
 D = DAYS[-1]
 ONE_CREATIVE = "creative_id = (select min(creative_id) from raw.ad_performance where partition_date = $d)"
 CASES = {
@@ -69,13 +73,14 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def clean_history(runner, tmp_path_factory) -> Path:  # noqa: ANN001
+def clean_history(runner, daily_history, tmp_path_factory) -> Path:  # noqa: ANN001
     """Eight clean days through the daily DAG (built once, copied per case)."""
     var = tmp_path_factory.mktemp("dq-base") / "var"
+    daily_history.copy_into(var)
     mp = pytest.MonkeyPatch()
     mp.setenv("ADCTR_VAR_DIR", str(var))
     try:
-        for day in DAYS:
+        for day in DAYS[len(daily_history.days):]:
             runner.run("ad_performance_daily", day)
     finally:
         mp.undo()

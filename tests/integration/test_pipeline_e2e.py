@@ -4,8 +4,6 @@ idempotent re-runs and reproducible training."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
-
 from adctr import quality
 from adctr.core.storage import get_store
 from adctr.local import demo_report as summary
@@ -15,14 +13,15 @@ from adctr.release import artifacts
 from adctr.warehouse import get_warehouse
 
 from tests.helpers import table_checksums
+from tests.integration.conftest import HISTORY_DAYS as DAYS
 
-DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
 RETRAIN_CONF = {"attribution_window_days": 1}  # 6 days of data: CVR labels mature after 1 day
 
 
-def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simulator, isolated_var) -> None:  # noqa: ANN001
-    daily_runs = [runner.run("ad_performance_daily", day) for day in DAYS]
-    assert all(r.state == "success" for r in daily_runs)
+def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simulator, daily_history, isolated_var) -> None:  # noqa: ANN001
+    # The daily runs of DAYS, in order (the shared history; see tests/integration/conftest.py).
+    assert daily_history.days == DAYS and [state for _, state in daily_history.runs] == ["success"] * len(DAYS)
+    daily_history.copy_into(isolated_var)
 
     with get_warehouse() as wh:
         rows = summary.warehouse_rows(wh)
@@ -49,7 +48,7 @@ def test_daily_and_retrain_end_to_end_idempotent_and_reproducible(runner, simula
         assert metrics["decision"]["reasons"]
 
     # Every run leaves a readable summary (shown in the UI's "Run summary" tab of the run).
-    daily = run_summary.read(dq_store(), "ad_performance_daily", daily_runs[-1].run_id)
+    daily = run_summary.read(dq_store(), "ad_performance_daily", daily_history.runs[-1][0])
     last = DAYS[-1].isoformat()
     assert daily["report_dates"][-1] == last and daily["tasks"]["failed"] == []
     assert daily["rows"]["raw.ad_performance"][last] == expected[last]

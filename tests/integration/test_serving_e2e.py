@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +23,10 @@ from adctr.warehouse import get_warehouse
 
 from tests.conftest import ROOT
 from tests.helpers import scoring_service
+from tests.integration.conftest import HISTORY_DAYS as DAYS
 from training.config import model_config
 from training.dataset import training_splits
 
-DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(6)]
 RETRAIN = {"attribution_window_days": 1}
 PROMOTE = {**RETRAIN, "promote_reason": "e2e: operator promotes this run"}
 BRANCH = "Exp/CVR-fewer-leaves"
@@ -82,15 +81,14 @@ def _wait_served(url: str, slot: str, expected: tuple[str, str, int]) -> float:
 
 
 def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
-    runner, simulator, isolated_var, config_copy, variant_deployment, service  # noqa: ANN001
+    runner, simulator, daily_history, isolated_var, config_copy, variant_deployment, service  # noqa: ANN001
 ) -> None:
     slot_map = {
         "ctr0": {"model": "ctr", "variant": "main", "policy": "newest_blessed"},
         "cvr0": {"model": "cvr", "variant": "main", "policy": "newest_blessed"},
     }
     (config_copy / "slots.yaml").write_text(yaml.safe_dump({"slots": slot_map, "retention": {"keep_versions": 5}}))
-    for day in DAYS:
-        runner.run("ad_performance_daily", day)
+    daily_history.copy_into(isolated_var)  # the daily DAG's runs for DAYS
     store = get_store("artifact")
     sync = lambda **conf: runner.run("serving_slot_sync", DAYS[-1], conf=conf or None)  # noqa: E731
 

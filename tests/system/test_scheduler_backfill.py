@@ -1,11 +1,13 @@
 """A real Airflow 3 scheduler runs backfills created through REST API v2: six report dates
-of the daily pipeline, then a retraining backfill, whose versions must not reach a slot."""
+of the daily pipeline, then a retraining backfill, whose versions must not reach a slot; the
+same stack is then looked at in a real browser (tests/system/ui_browser.py)."""
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 import pytest
 import requests
@@ -13,6 +15,8 @@ from adctr.core.storage import get_store
 from adctr.release import artifacts, slots
 from adctr.warehouse import get_warehouse
 
+from tests.helpers import chromium
+from tests.system import ui_browser
 from tests.system.airflow_stack import VIEWER, AirflowStack
 
 DAILY = "ad_performance_daily"
@@ -137,20 +141,44 @@ def _run_summary_tab_shows_the_run(stack: AirflowStack) -> None:
     assert "ctr/main v" in page and "cvr/main v" in page and "log loss" in page
 
 
-@pytest.mark.timeout(2400)  # the daily DAG has 30 tasks a date since the asset library (pyproject default 900 s)
-def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator, isolated_var) -> None:  # noqa: ANN001
-    stack = AirflowStack(simulator.url)
+@pytest.fixture(scope="module")
+def backfilled(simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:  # noqa: ANN001
+    """One real Airflow stack for this module's tests, on a var/ of its own: the conf guard's
+    refusals are checked before any run exists, then the daily pipeline is backfilled for
+    REPORT_DATES and retraining for the last date. Starting a stack and backfilling costs minutes
+    of task processes, so the REST-API test and the browser test read the same stack."""
+    var = tmp_path_factory.mktemp("scheduler") / "var"
+    var.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADCTR_VAR_DIR", str(var))
+        stack = AirflowStack(simulator.url)
+        try:
+            try:
+                stack.start()
+                for dag_id in (DAILY, RETRAIN, SYNC):
+                    stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200,
+                                   f"{dag_id} parsed", 120)  # fmt: skip
+                _bad_conf_is_refused_before_a_run_exists(stack)
+                _only_an_authorised_caller_learns_about_params(stack)
+                # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
+                _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
+                          len(REPORT_DATES), {}, 1500)  # fmt: skip
+                last = f"{REPORT_DATES[-1]}T08:00:00+09:00"
+                _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 900)
+            except BaseException as exc:
+                print(f"system test setup failed: {exc!r}\n{stack.logs()}")
+                raise
+            yield stack
+        finally:
+            stack.stop()
+
+
+# The fixture's stack start and both backfills count against the first test's timeout (the daily
+# DAG has 30 tasks a date since the asset library; pyproject default 900 s).
+@pytest.mark.timeout(2400)
+def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(backfilled: AirflowStack, simulator) -> None:  # noqa: ANN001
+    stack = backfilled
     try:
-        stack.start()
-        for dag_id in (DAILY, RETRAIN, SYNC):
-            stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200, f"{dag_id} parsed", 120)
-        _bad_conf_is_refused_before_a_run_exists(stack)
-        _only_an_authorised_caller_learns_about_params(stack)
-        # Data-interval timetables in Asia/Tokyo: logical date = interval start = report date + cron time.
-        _backfill(stack, DAILY, f"{REPORT_DATES[0]}T06:00:00+09:00", f"{REPORT_DATES[-1]}T06:00:00+09:00",
-                  len(REPORT_DATES), {}, 1500)  # fmt: skip
-        last = f"{REPORT_DATES[-1]}T08:00:00+09:00"
-        _backfill(stack, RETRAIN, last, last, 1, {"attribution_window_days": 1}, 900)
         _run_summary_tab_shows_the_run(stack)
 
         store = get_store("artifact")
@@ -169,8 +197,6 @@ def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator,
     except BaseException as exc:
         print(f"system test failed: {exc!r}\n{stack.logs()}")
         raise
-    finally:
-        stack.stop()
 
     with get_warehouse() as wh:
         partitions = dict(wh.execute_native(
@@ -186,3 +212,24 @@ def test_backfills_through_the_rest_api_and_a_backfill_never_promotes(simulator,
         to = record["to"]
         manifest = artifacts.verify(store, to["model"], to["variant"], to["version"])
         assert manifest["run_type"] != "backfill", record
+
+
+@pytest.mark.timeout(900)
+def test_ui_login_grid_after_backfill_and_trigger_form_params(backfilled: AirflowStack) -> None:
+    """The same stack in a real browser (tests/system/ui_browser.py): the daily backfill's runs in
+    the grid and runs list, the trigger form's Params, a run's summary tab."""
+    stack = backfilled
+    browser = chromium()
+    screenshots = ui_browser.screenshots_dir()
+    runs = stack.api("GET", f"/api/v2/dags/{DAILY}/dagRuns", params={"run_type": "backfill", "limit": 100})["dag_runs"]
+    assert sorted(datetime.fromisoformat(r["logical_date"]) for r in runs) == [
+        datetime.fromisoformat(f"{day}T06:00:00+09:00") for day in REPORT_DATES
+    ], runs
+    try:
+        ui_browser.browse(stack, screenshots, browser)
+    except BaseException as exc:
+        print(f"system test failed: {exc!r} (screenshots in {screenshots})\n{stack.logs()}")
+        raise
+    assert sorted(p.name for p in screenshots.glob("*.png")) == [
+        "01-login.png", "02-grid.png", "03-runs.png", "04-trigger-form.png", "05-run-summary.png",
+    ]  # fmt: skip
