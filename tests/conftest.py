@@ -30,6 +30,22 @@ os.environ.update(localenv.airflow_env())
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 
 
+# The order files start in (pytest-xdist hands out whole files in collection order, see
+# pyproject's addopts): the system tier first, its two stacks on the two workers at once; then
+# the end-to-end test that builds the shared daily history (tests/integration/conftest.py), on
+# the worker that finishes its stack first, so that no later consumer waits for it; then the
+# CPU-bound model-quality tier, once the stacks are done, rather than alone at the very end;
+# then everything else in path order.
+START_ORDER = ("tests/system/", "tests/integration/test_pipeline_e2e.py", "tests/quality/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((i for i, prefix in enumerate(START_ORDER) if item.nodeid.startswith(prefix)), len(START_ORDER))
+
+    items.sort(key=rank)  # stable: path order within each group
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == 0:
         shutil.rmtree(SESSION_VAR, ignore_errors=True)

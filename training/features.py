@@ -5,6 +5,7 @@ the transform every scorer uses, are the model contract (`adctr.model.contract`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,13 +40,17 @@ def fit_spec(
     return FeatureSpec(defs, negative_sampling_rate=negative_sampling_rate)
 
 
-def check_finite(spec: FeatureSpec, matrix: np.ndarray, not_null: set[str], where: str) -> None:
-    """Refuse infinities anywhere, and NaN in features whose source column may not be null."""
+def check_finite(
+    spec: FeatureSpec, columns: np.ndarray | Sequence[np.ndarray], not_null: set[str], where: str
+) -> None:
+    """Refuse infinities anywhere, and NaN in features whose source column may not be null.
+    `columns`: the feature matrix, or its columns in spec order (contract.feature_columns)."""
+    if isinstance(columns, np.ndarray):
+        columns = [columns[:, j] for j in range(columns.shape[1])]
     problems = []
-    for j, f in enumerate(spec.features):
-        col = matrix[:, j]
+    for f, col in zip(spec.features, columns, strict=True):
         # One pass over the column in the usual case (every value finite, or NaN where allowed).
-        if np.isfinite(col).all():
+        if col.dtype.kind in "iu" or np.isfinite(col).all():
             continue
         infinite = int(np.isinf(col).sum())
         if infinite:

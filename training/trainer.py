@@ -11,7 +11,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from adctr.model.contract import FeatureSpec, FittedModel, transform
+import pyarrow as pa
+from adctr.model.contract import FeatureSpec, FittedModel, feature_columns
 
 from training.features import check_finite, fit_spec, lightgbm_params_for
 
@@ -29,11 +30,16 @@ def label_and_weight(frame: pd.DataFrame, num: str, den: str, rate: float | None
 def _dataset(
     spec: FeatureSpec, frame: pd.DataFrame, num: str, den: str, not_null: set[str], where: str, ref=None  # noqa: ANN001
 ) -> lgb.Dataset:
+    """The split as a LightGBM Dataset built from Arrow columns: the feature columns are the
+    frame's own arrays where they need no conversion (contract.feature_columns), so no
+    rows x features float matrix is allocated; the Dataset, and so the model, equals the
+    one built from `transform`'s matrix (tests/unit/test_features.py)."""
     label, trials = label_and_weight(frame, num, den, spec.negative_sampling_rate)
-    matrix = transform(spec, frame)
-    check_finite(spec, matrix, not_null, where)
+    columns = feature_columns(spec, frame)
+    check_finite(spec, columns, not_null, where)
+    table = pa.table([pa.array(c, from_pandas=False) for c in columns], names=spec.names)
     return lgb.Dataset(
-        matrix,
+        table,
         label=label,
         weight=trials,
         reference=ref,

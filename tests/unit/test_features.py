@@ -45,3 +45,32 @@ def test_missing_required_feature_is_an_error_naming_it() -> None:
     spec = fit_spec(_frame())
     with pytest.raises(FeatureError, match="'device'"):
         transform(spec, _frame().drop(columns=["device"]))
+
+
+def test_training_dataset_from_feature_columns_gives_the_model_the_matrix_gives() -> None:
+    """training.trainer builds its Dataset from Arrow feature columns (int64 and float64
+    columns without a copy) instead of `transform`'s matrix: the trained model must be the same,
+    bit for bit, with int64 counts, NaN rates, categoricals (one level unseen by the spec), the
+    derived weekday and a feature left out of the frame."""
+    import lightgbm as lgb
+    from adctr.model.contract import feature_columns
+
+    from tests.helpers import synthetic_examples
+    from training.features import lightgbm_params_for
+    from training.trainer import _dataset, label_and_weight
+
+    frame = synthetic_examples(3000, seed=5, levels=4)
+    spec = fit_spec(frame.iloc[:2000])
+    frame = frame.drop(columns=["description_length"])
+    frame.loc[frame.index % 7 == 0, "creative_ctr_7d"] = np.nan
+    frame["creative_impressions_7d"] = frame["creative_impressions_7d"].fillna(0).astype("int64")  # as the warehouse gives counts
+    kinds = {col.dtype.kind for col in feature_columns(spec, frame)}
+    assert kinds == {"i", "f"}, kinds  # both paths of feature_columns are exercised
+    assert np.isnan(transform(spec, frame)).any()
+    params = {"objective": "cross_entropy", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1, "seed": 1}
+    label, weight = label_and_weight(frame, "clicks", "impressions", None)
+    from_matrix = lgb.train(params, lgb.Dataset(transform(spec, frame), label=label, weight=weight,
+                                                **lightgbm_params_for(spec)), num_boost_round=30)  # fmt: skip
+    from_columns = lgb.train(params, _dataset(spec, frame, "clicks", "impressions", set(), "training split"),
+                             num_boost_round=30)  # fmt: skip
+    assert from_columns.model_to_string() == from_matrix.model_to_string()

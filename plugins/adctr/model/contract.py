@@ -117,27 +117,25 @@ def source_columns() -> list[str]:
     return [*CATEGORICAL, *(DERIVED.get(n, n) for n in NUMERIC)]
 
 
-def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
-    """Frame -> float matrix in spec order (categoricals as vocabulary indices).
-
-    Column-major (Fortran order): each feature is one contiguous write, and every element is
-    written once (a prefilled row-major matrix wrote each one twice, the second time strided).
-    LightGBM's Dataset and predict read either order without a copy; the values are the same."""
+def feature_columns(spec: FeatureSpec, frame: pd.DataFrame) -> list[np.ndarray]:
+    """Each feature's values in spec order, in the matrix's encoding (categoricals as
+    vocabulary indices, NaN = missing). A column is float64, or int64 when it came so from the
+    frame with nothing missing (its float64 values are exact); a float64 or int64 source column
+    with no default is returned without a copy, so training can hand the columns to LightGBM
+    as they are."""
     import numpy as np
     import pandas as pd
 
-    out = np.empty((len(frame), len(spec.features)), dtype=np.float64, order="F")
-    for j, f in enumerate(spec.features):
+    n = len(frame)
+    out: list[np.ndarray] = []
+    for f in spec.features:
         source = f.derived_from or f.name
         if source not in frame.columns:
             if f.required:
                 raise FeatureError(f"required feature {f.name!r} is missing from the input")
-            out[:, j] = np.nan if f.default is None else f.default
+            out.append(np.full(n, np.nan if f.default is None else f.default, dtype=np.float64))
             continue
-        if f.derived_from:
-            values = _derive(frame, f.name, source)
-        else:
-            values = frame[source]
+        values = _derive(frame, f.name, source) if f.derived_from else frame[source]
         if f.kind == "categorical":
             if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype.kind in "OUT":
                 codes = values.cat.set_categories(f.vocabulary).cat.codes.to_numpy()  # unseen -> -1
@@ -145,10 +143,26 @@ def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
                 codes = pd.Categorical(values.astype("string"), categories=f.vocabulary).codes
             col = codes.astype(np.float64)
             col[codes < 0] = np.nan
+        elif values.dtype in (np.float64, np.int64):  # numpy-backed: NaN already means missing
+            col = values.to_numpy()
         else:
             col = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         if f.default is not None:
-            col = np.where(np.isnan(col), f.default, col)
+            col = np.where(np.isnan(col), f.default, col) if col.dtype.kind == "f" else col
+        out.append(col)
+    return out
+
+
+def transform(spec: FeatureSpec, frame: pd.DataFrame) -> np.ndarray:
+    """Frame -> float matrix in spec order (categoricals as vocabulary indices).
+
+    Column-major (Fortran order): each feature is one contiguous write, and every element is
+    written once. LightGBM's Dataset and predict read either order without a copy."""
+    import numpy as np
+
+    columns = feature_columns(spec, frame)
+    out = np.empty((len(frame), len(columns)), dtype=np.float64, order="F")
+    for j, col in enumerate(columns):
         out[:, j] = col
     return out
 
