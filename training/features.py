@@ -40,13 +40,9 @@ def fit_spec(
     return FeatureSpec(defs, negative_sampling_rate=negative_sampling_rate)
 
 
-def check_finite(
-    spec: FeatureSpec, columns: np.ndarray | Sequence[np.ndarray], not_null: set[str], where: str
-) -> None:
+def check_finite(spec: FeatureSpec, columns: Sequence[np.ndarray], not_null: set[str], where: str) -> None:
     """Refuse infinities anywhere, and NaN in features whose source column may not be null.
-    `columns`: the feature matrix, or its columns in spec order (contract.feature_columns)."""
-    if isinstance(columns, np.ndarray):
-        columns = [columns[:, j] for j in range(columns.shape[1])]
+    `columns`: the features' columns in spec order (contract.feature_columns)."""
     problems = []
     for f, col in zip(spec.features, columns, strict=True):
         # One pass over the column in the usual case (every value finite, or NaN where allowed).

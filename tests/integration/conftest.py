@@ -42,8 +42,6 @@ def daily_history(runner, tmp_path_factory: pytest.TempPathFactory, worker_id: s
     (each daily run is 30 Airflow tasks). Under xdist the first worker that asks builds it,
     under a file lock in the session's shared temporary root; the others wait for it and read
     the same directory. Every consumer copies it (DailyHistory.copy_into) before writing."""
-    import os
-
     base = tmp_path_factory.getbasetemp()
     root = base if worker_id == "master" else base.parent  # parent: shared by this session's workers
     built = root / "daily-history"
@@ -53,15 +51,9 @@ def daily_history(runner, tmp_path_factory: pytest.TempPathFactory, worker_id: s
             var = built / "var"
             shutil.rmtree(built, ignore_errors=True)
             var.mkdir(parents=True)
-            old = os.environ.get("ADCTR_VAR_DIR")
-            os.environ["ADCTR_VAR_DIR"] = str(var)
-            try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("ADCTR_VAR_DIR", str(var))
                 outcomes = [runner.run("ad_performance_daily", day) for day in HISTORY_DAYS]
-            finally:
-                if old is None:
-                    os.environ.pop("ADCTR_VAR_DIR", None)
-                else:
-                    os.environ["ADCTR_VAR_DIR"] = old
             done.write_text(json.dumps([[o.run_id, o.state] for o in outcomes]))
     runs = [tuple(r) for r in json.loads(done.read_text())]
     return DailyHistory(built / "var", HISTORY_DAYS, runs)

@@ -22,24 +22,16 @@ RETRAIN_CONF = {"attribution_window_days": 1}
 
 @pytest.fixture(scope="module")
 def scored(runner, simulator, daily_history, tmp_path_factory):  # noqa: ANN001, ANN201
-    import os
-
     var = tmp_path_factory.mktemp("scoring") / "var"
     daily_history.copy_into(var)  # the daily DAG's runs for DAYS
-    old = os.environ.get("ADCTR_VAR_DIR")
-    os.environ["ADCTR_VAR_DIR"] = str(var)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADCTR_VAR_DIR", str(var))
         runner.run("ctr_cvr_retrain", DAYS[-1], conf=RETRAIN_CONF)
         for slot in ("ctr0", "cvr0"):
             runner.run("serving_slot_sync", None, conf={"action": "pin", "slot": slot, "version": 1,
                                                         "reason": "integration test of batch scoring"})  # fmt: skip
         run = runner.run("batch_scoring", DAYS[-1])
         yield run, simulator.state.world
-    finally:
-        if old is None:
-            os.environ.pop("ADCTR_VAR_DIR", None)
-        else:
-            os.environ["ADCTR_VAR_DIR"] = old
 
 
 def test_every_combination_is_scored_with_each_slot_version_like_booster_predict(scored) -> None:  # noqa: ANN001

@@ -4,6 +4,7 @@ idempotent re-runs and reproducible training."""
 from __future__ import annotations
 
 import json
+
 from adctr import quality
 from adctr.core.storage import get_store
 from adctr.local import demo_report as summary

@@ -161,11 +161,11 @@ def test_nan_is_refused_in_a_feature_whose_column_is_required() -> None:
     """The warehouses enforce REQUIRED columns already; the trainer checks again (NaN can come
     from a derived feature or a float column), naming the feature."""
     import pandas as pd
-    from adctr.model.contract import transform
+    from adctr.model.contract import feature_columns
 
     from training.features import check_finite, fit_spec
 
     frame = pd.DataFrame({"medium": ["m"], "device": ["d"], "report_date": [END], "creative_impressions_7d": [np.nan]})
     spec = fit_spec(frame.reindex(columns=[*frame.columns, "industry", "campaign_objective", "ad_format"]))
     with pytest.raises(FeatureError, match="creative_impressions_7d has 1 NaN values but its column is REQUIRED"):
-        check_finite(spec, transform(spec, frame), {"creative_impressions_7d"}, "training split")
+        check_finite(spec, feature_columns(spec, frame), {"creative_impressions_7d"}, "training split")
