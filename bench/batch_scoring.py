@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
+from peak_rss import peak_rss_mb  # noqa: E402
 
 DAY = date(2026, 11, 20)
 SLOT = "ctr0"
@@ -234,9 +235,6 @@ def serve(fitted: Any) -> int:
     return version
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 def _scoring_config(max_query_chars: int | None, backend: str = "duckdb") -> Any:
     from adctr.scoring import batch
@@ -346,7 +344,7 @@ def child_score(path: str, max_query_chars: int | None, config: dict[str, Any]) 
     t = time.perf_counter()
     result = batch.score_date(wh, store, DAY, cfg)
     seconds = time.perf_counter() - t
-    rss = _peak_rss_mb()
+    rss = peak_rss_mb()
     (score_sum,) = wh.execute_native("select sum(score) from scoring.combination_scores")[0]
     return {"seconds": seconds, "peak_rss_mb": rss, "rows": result["rows"], "score_sum": float(score_sum),
             "statements": result["slots"][0]["statements"], "trees": result["slots"][0]["trees"],
@@ -380,11 +378,11 @@ def child_floor(path: str, rows: int) -> dict[str, Any]:
     raw = fitted.booster.predict(matrix)
     seconds = time.perf_counter() - t
     scores = contract.recalibrate(raw, fitted.spec.negative_sampling_rate)
-    return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "score_sum": float(scores.sum())}
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "score_sum": float(scores.sum())}
 
 
 def child_gen(path: str, rows: int, start: int) -> dict[str, Any]:
-    return {"seconds": make_candidates(Path(path), rows, start), "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": make_candidates(Path(path), rows, start), "peak_rss_mb": peak_rss_mb()}
 
 
 def _child(env: dict[str, str], *args: str) -> dict[str, Any]:

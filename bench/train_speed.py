@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
+from peak_rss import peak_rss_mb  # noqa: E402
 
 END = date(2026, 11, 20)
 DAYS = 28
@@ -75,9 +77,6 @@ def make_examples(path: Path, rows: int, seed: int = 7) -> None:
     DuckDBWarehouse(path).replace_partition_from_arrow(schema, END, full.cast(schema.arrow_schema()))
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 def child_ours(path: str, rounds: int) -> dict:
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
@@ -95,7 +94,7 @@ def child_ours(path: str, rounds: int) -> dict:
     result = evaluate(fitted.predict(splits.holdout), splits.holdout, "clicks", "impressions")
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "read_s": read_s, "trees": info["num_trees"], "train_rows": info["train_rows"],
-            "log_loss": result["overall"]["log_loss"], "peak_rss_mb": _peak_rss_mb()}  # fmt: skip
+            "log_loss": result["overall"]["log_loss"], "peak_rss_mb": peak_rss_mb()}  # fmt: skip
 
 
 def child_floor(path: str, trees: int) -> dict:
@@ -117,7 +116,7 @@ def child_floor(path: str, trees: int) -> dict:
     start = time.perf_counter()
     data = lgb.Dataset(matrix, label=label, weight=n, **lightgbm_params_for(spec))
     lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
 
 
 def _child(*args: str) -> dict:

@@ -85,3 +85,19 @@ def test_additive_field_fails_unless_allowed_then_is_dropped() -> None:
     out = _normalize([row], fields=fields, allow_additive=True)
     assert out.accepted.num_rows == 1 and out.ignored_fields == ("AD_STRENGTH",)
     assert "AD_STRENGTH" not in out.accepted.column_names
+
+
+def test_duplicate_keys_fast_path_agrees_with_the_exact_one() -> None:
+    import numpy as np
+    import pyarrow as pa
+    from adctr.ingestion.normalize import duplicate_keys
+
+    rng = np.random.default_rng(7)
+    creative = [f"cr{i}" for i in rng.permutation(3000)]
+    device = ["mobile", "desktop", "tablet"] * 1000
+    unique = {"creative_id": pa.array(creative), "device": pa.array(device)}
+    assert duplicate_keys(unique).to_pylist() == [False] * 3000  # fast path: every key once
+    # A repeat, and two rows with a null creative (equal keys for the group-by) on the exact path.
+    repeated = {"creative_id": pa.array([*creative[:5], creative[1], None, None]),
+                "device": pa.array([*device[:5], device[1], "mobile", "mobile"])}  # fmt: skip
+    assert duplicate_keys(repeated).to_pylist() == [False] * 5 + [True, False, True]

@@ -83,3 +83,39 @@ def test_token_never_appears_in_repr() -> None:
 def test_gives_up_with_a_clear_error_when_nothing_listens() -> None:
     with pytest.raises(SourceUnavailableError, match="still failing after 3 attempts"):
         ReportJobAdapter("m", "http://127.0.0.1:9", "t", "1", FAST).fetch(DAY)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        None,
+        {"kind": "drop_connection", "stream": "download", "on_requests": [2]},
+        {"kind": "truncated_page", "stream": "download", "on_requests": [2]},
+        {"kind": "duplicated_page", "stream": "download", "on_requests": [1]},
+        {"kind": "http_429", "stream": "download", "on_requests": [1, 2], "retry_after": 0.05},
+    ],
+    ids=lambda f: f["kind"] if f else "clean",
+)
+def test_pages_fetched_concurrently_come_back_in_order_with_faults_retried(fault: dict | None, monkeypatch) -> None:  # noqa: ANN001
+    import dataclasses
+    import threading
+
+    serial, _ = _fetch([])
+    threads: set[str] = set()
+    page = ReportJobAdapter._page
+
+    def recording(self, job_id: str, number: int, expected: int):  # noqa: ANN001, ANN202
+        threads.add(threading.current_thread().name)
+        return page(self, job_id, number, expected)
+
+    monkeypatch.setattr(ReportJobAdapter, "_page", recording)
+    report, state = _fetch([fault] if fault else [], dataclasses.replace(FAST, page_concurrency=4))
+    assert report.table.equals(serial.table) and report.source_totals == serial.source_totals
+    assert len(threads) > 1 and all(t.startswith("google_ads-pages") for t in threads)
+    if fault:
+        assert state.faults.fired[fault["kind"]] == len(fault["on_requests"])
+
+
+def test_page_concurrency_below_one_is_refused() -> None:
+    with pytest.raises(SourceError, match="page_concurrency must be at least 1"):
+        ClientPolicy.from_config({"page_concurrency": 0})

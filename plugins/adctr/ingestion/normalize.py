@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -51,6 +52,8 @@ def as_text(column: pa.ChunkedArray) -> pa.Array:
 
 def append_reason(reasons: pa.Array, mask: pa.Array, reason: str) -> pa.Array:
     mask = pc.fill_null(mask, False)
+    if not pc.any(mask).as_py():  # the usual case: no row has this fault (one pass, no copy)
+        return reasons
     tagged = pc.if_else(
         pc.is_null(reasons), pa.scalar(reason), pc.binary_join_element_wise(reasons, reason, ";")
     )
@@ -79,7 +82,11 @@ def check_fields(report: Report, allow_additive: bool, field_map: dict[str, str]
 def duplicate_keys(text: dict[str, pa.Array], keys: tuple[str, ...] = KEY_COLUMNS) -> pa.Array:
     """True for every row whose key appeared in an earlier row."""
     n = len(text[keys[0]])
-    keyed = pa.table({k: text[k] for k in keys}).append_column("i", pa.array(range(n), pa.int64()))
+    keyed = pa.table({k: text[k] for k in keys})
+    # Fast path: as many key groups as rows means no key repeats (the usual report).
+    if keyed.group_by(list(keys), use_threads=False).aggregate([]).num_rows == n:
+        return pa.repeat(pa.scalar(False), n)
+    keyed = keyed.append_column("i", pa.array(np.arange(n, dtype=np.int64)))
     firsts = keyed.group_by(list(keys), use_threads=False).aggregate([("i", "min")])["i_min"]
     return pc.invert(pc.is_in(keyed["i"], value_set=firsts.combine_chunks())).combine_chunks()
 

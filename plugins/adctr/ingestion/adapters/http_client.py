@@ -38,15 +38,19 @@ class ClientPolicy:
     poll_interval_seconds: float = 0.2
     job_timeout_seconds: float = 300.0
     max_job_attempts: int = 3
+    page_concurrency: int = 1
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "ClientPolicy":
-        ints = {"max_attempts", "max_job_attempts"}
+        ints = {"max_attempts", "max_job_attempts", "page_concurrency"}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise SourceError(f"config/media.yaml client: unknown settings {unknown} (known: {sorted(known)})")
-        return cls(**{k: int(v) if k in ints else float(v) for k, v in cfg.items()})
+        policy = cls(**{k: int(v) if k in ints else float(v) for k, v in cfg.items()})
+        if policy.page_concurrency < 1:
+            raise SourceError(f"config/media.yaml client: page_concurrency must be at least 1, got {policy.page_concurrency}")
+        return policy
 
     def retry_wait(self) -> tenacity.wait.wait_base:
         """Exponential backoff with full jitter, but never sooner than the server asked.

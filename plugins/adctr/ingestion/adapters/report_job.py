@@ -3,7 +3,8 @@
 Written to the shape of the Yahoo! Ads report API; the project's simulator speaks it.
 - Transient faults are retried by the shared client (`http_client`: tenacity, backoff with
   full jitter, never sooner than Retry-After).
-- Pages are fetched and checked one by one (page number echoed, row count as announced, CSV
+- Pages are fetched `page_concurrency` at a time (the API builds the next pages while this side
+  parses the last ones) and each is checked (page number echoed, row count as announced, CSV
   well formed); a bad page is re-requested alone, the pages already held are kept (resume).
 - A job the source reports FAILED is recreated, up to `max_job_attempts` times.
 - The source's own totals travel with the report for reconciliation after the load.
@@ -15,6 +16,7 @@ import csv
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -90,10 +92,7 @@ class ReportJobAdapter:
             time.sleep(self.policy.poll_interval_seconds)
 
         row_count, page_size = int(status["row_count"]), int(status["page_size"])
-        pages: list[pa.Table] = []
-        for page in range(1, int(status["page_count"]) + 1):
-            expected = min(page_size, row_count - (page - 1) * page_size)
-            pages.append(self._client.call(f"job {job_id} page {page}", lambda p=page, e=expected: self._page(job_id, p, e)))
+        pages = self._pages(job_id, int(status["page_count"]), row_count, page_size)
         names = [tuple(t.column_names) for t in pages]
         if len(set(names)) > 1:
             raise SourceError(f"{self.medium}: job {job_id} pages disagree on their columns: {sorted(set(names))}")
@@ -103,6 +102,25 @@ class ReportJobAdapter:
         final = status.get("final")
         return Report(self.medium, report_date, job_id, table, _source_totals(status, self.medium),
                       None if final is None else bool(final))
+
+    def _pages(self, job_id: str, page_count: int, row_count: int, page_size: int) -> list[pa.Table]:
+        """Every page of a completed job, in page order, each under the retry policy on its
+        own; at most `page_concurrency` requests are in flight (requests' pooled session is
+        shared: urllib3's connection pool is thread-safe)."""
+
+        def fetch(page: int) -> pa.Table:
+            expected = min(page_size, row_count - (page - 1) * page_size)
+            return self._client.call(f"job {job_id} page {page}", lambda: self._page(job_id, page, expected))
+
+        workers = min(self.policy.page_concurrency, page_count)
+        if workers <= 1:
+            return [fetch(page) for page in range(1, page_count + 1)]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix=f"{self.medium}-pages")
+        try:
+            return list(pool.map(fetch, range(1, page_count + 1)))
+        finally:
+            # On a failed page the pages not started yet are dropped; those in flight finish.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _page(self, job_id: str, page: int, expected_rows: int) -> pa.Table:
         resp = self._client.send("GET", f"/api/v1/report_jobs/{job_id}/download", params={"page": page}, stream=True)
