@@ -22,7 +22,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring composer-deploy
+.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring bench-backfill composer-deploy
 
 ## Stop at once, saying what is needed and what was found, unless PYTHON is a suitable 3.11.
 check-python:
@@ -140,6 +140,12 @@ bench-serving: install
 ## (default sizes 1M and 10M: ROWS only counts when given on the command line or environment).
 bench-scoring: install
 	$(PY) bench/batch_scoring.py --rows "$(if $(filter command line environment,$(origin ROWS)),$(ROWS),1000000 10000000)" --trees $(or $(MODEL_TREES),400)
+
+## The whole pipeline at production volume through Airflow (LocalExecutor, metadata on the
+## PostgreSQL at 127.0.0.1:5432): a BENCH_DAYS-day backfill (30) at ROWS raw rows a day over
+## 3 media, every gate, then CTR and CVR retraining; wall time per stage beside their floors.
+bench-backfill: install
+	$(PY) bench/backfill.py --days $(or $(BENCH_DAYS),30) --rows-per-day $(ROWS)
 
 ## Cloud Composer: print (dry run) or run (RUN=1) the bucket sync, packages, env and connections.
 ##   make composer-deploy BUCKET=gs://<environment bucket> [RUN=1]

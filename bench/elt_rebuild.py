@@ -138,8 +138,8 @@ def ours(wh: DuckDBWarehouse, days: list[date]) -> list[float]:
     return per_day
 
 
-def floor(path: Path, days: list[date]) -> list[float]:
-    models = elt.sql_models_for_dag(DAG)
+def floor(path: Path, days: list[date], dag: str = DAG) -> list[float]:
+    models = elt.sql_models_for_dag(dag)
     per_day = []
     con = duckdb.connect(str(path))
     try:

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,33 +27,13 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
 from peak_rss import peak_rss_mb  # noqa: E402
+from sim_process import simulator_process  # noqa: E402
+from sized_world import MEDIA, write_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 10)
-MEDIA = ["yahoo_ads", "google_ads", "meta"]
-CREATIVES_PER_ADVERTISER = 12  # 2 campaigns x 2 ad groups x 3 creatives
-
-
-def _config_dir(tmp: Path, rows: int, page_size: int) -> Path:
-    """A config/ copy whose simulated world yields about `rows` rows over 3 media for DAY."""
-    cfg_dir = tmp / "config"
-    shutil.copytree(ROOT / "config", cfg_dir)
-    sim = yaml.safe_load((cfg_dir / "simulator.yaml").read_text())
-    advertisers = max(1, math.ceil(rows / (len(MEDIA) * 3 * CREATIVES_PER_ADVERTISER)))
-    sim["world"].update(advertisers=advertisers)  # every creative slot of the world serves each day
-    sim["report"].update(page_size=page_size)
-    (cfg_dir / "simulator.yaml").write_text(yaml.safe_dump(sim))
-    media = yaml.safe_load((cfg_dir / "media.yaml").read_text())
-    template = media["media"][0]
-    media["media"] = [{**template, "name": m} for m in MEDIA]
-    media["client"].update(timeout_seconds=600, job_timeout_seconds=1200)
-    (cfg_dir / "media.yaml").write_text(yaml.safe_dump(media))
-    return cfg_dir
-
 
 
 def child_http(url: str, media: list[str], load: bool) -> dict:
@@ -108,23 +86,30 @@ def _as_the_dag_runs(env: dict[str, str], url: str) -> dict:
     }
 
 
-def child_floor() -> dict:
+def durable_insert(store, day: date, media: list[str], db_path: Path) -> dict:  # noqa: ANN001 - an ObjectStore
+    """The floor for one report date: its landed accepted rows of `media`, read into memory as
+    one Arrow table (not timed), inserted into a new DuckDB table, then the database closed
+    (checkpointed to its file: our loads are durable too)."""
     import duckdb
     import pyarrow as pa
-    from adctr.core.storage import get_store
     from adctr.ingestion import landing, raw_load
 
-    store = get_store("landing")
-    tables = [raw_load.read_landed(store, landing.landed(store, DAY, medium))[0] for medium in MEDIA]
+    tables = [raw_load.read_landed(store, landing.landed(store, day, medium))[0] for medium in media]
     arrow_rows = pa.concat_tables(tables)  # noqa: F841 - read by DuckDB's replacement scan below
-    con = duckdb.connect(str(Path(os.environ["ADCTR_VAR_DIR"]) / "floor.duckdb"))
+    con = duckdb.connect(str(db_path))
     start = time.perf_counter()
     con.execute("create table raw_floor as select * from arrow_rows")
     seconds = time.perf_counter() - start
     rows = con.execute("select count(*) from raw_floor").fetchone()[0]
-    con.close()  # writes the table to the database file (our loads are durable too)
-    return {"seconds": seconds, "with_checkpoint_s": time.perf_counter() - start, "rows": rows,
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+    con.close()
+    return {"seconds": seconds, "with_checkpoint_s": time.perf_counter() - start, "rows": rows}
+
+
+def child_floor() -> dict:
+    from adctr.core.storage import get_store
+
+    db = Path(os.environ["ADCTR_VAR_DIR"]) / "floor.duckdb"
+    return {**durable_insert(get_store("landing"), DAY, MEDIA, db), "peak_rss_mb": peak_rss_mb()}
 
 
 def _spawn(mode: str, env: dict[str, str], *args: str) -> subprocess.Popen:
@@ -148,7 +133,7 @@ def _child(mode: str, env: dict[str, str], *args: str) -> dict:
 def run(rows: int = 1_000_000, page_size: int = 50_000) -> dict:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        cfg_dir = _config_dir(tmp, rows, page_size)
+        cfg_dir = write_config(tmp, rows, page_size)
         env = {**os.environ, "ADCTR_CONFIG_DIR": str(cfg_dir), "ADCTR_VAR_DIR": str(tmp / "var"),
                "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}  # fmt: skip
         os.environ["ADCTR_CONFIG_DIR"] = str(cfg_dir)
@@ -165,23 +150,9 @@ def run(rows: int = 1_000_000, page_size: int = 50_000) -> dict:
             generation_s = time.perf_counter() - t
         finally:
             os.environ.pop("ADCTR_CONFIG_DIR", None)
-        url_file = tmp / "sim.url"
-        sim = subprocess.Popen(
-            [sys.executable, "-m", "adctr.simulator", "--url-file", str(url_file),
-             "--today", (DAY + timedelta(days=8)).isoformat()], env=env,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while not url_file.exists():
-                if sim.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("simulator did not start")
-                time.sleep(0.1)
-            url = url_file.read_text()
+        with simulator_process(env, DAY + timedelta(days=8), tmp) as url:
             serial = _child("http", env, "--url", url, "--media", ",".join(MEDIA), "--load")
             ours = _as_the_dag_runs(env, url)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=30)
         floor = _child("floor", env)
     result = {
         "rows": ours["rows"],

@@ -53,3 +53,33 @@ def test_batch_scoring_bench_smoke(tmp_path) -> None:
     assert size["jobs"][-1]["job"] == "replace scoring.combination_scores"
     bq = result["bigquery"]
     assert bq["rows"] == 1_000_000 and bq["billed_bytes"] >= 2 * 10 * 1024**2 and bq["usd"] >= 0
+
+
+def test_backfill_bench_stage_accounting() -> None:
+    """bench/backfill.py drives a real Airflow stack for minutes, so it runs by hand
+    (`make bench-backfill`); its accounting is checked here: every task of the two DAGs it
+    drives counts to the stage its work belongs to, and busy time is an interval union."""
+    from airflow.models import DagBag
+
+    bench = load_bench("backfill")
+    bag = DagBag(dag_folder=str(bench.ROOT / "dags"))
+    stages = {
+        (dag_id, t.task_id): bench.stage_of(dag_id, t.task_id)
+        for dag_id in (bench.DAILY, bench.RETRAIN) for t in bag.dags[dag_id].tasks
+    }  # fmt: skip
+    assert set(stages.values()) == set(bench.STAGES)
+    daily = {t: s for (d, t), s in stages.items() if d == bench.DAILY}
+    assert daily["extract__yahoo_ads"] == daily["extract_library__google_ads"] == daily["load_raw"] == daily["load_library"] == daily["plan_pull"] == "ingest"
+    assert daily["build__features__creative_daily"] == "elt" and daily["validate__raw__ad_performance"] == "dq"
+    retrain = {t: s for (d, t), s in stages.items() if d == bench.RETRAIN}
+    assert retrain["train__ctr"] == retrain["publish__cvr"] == retrain["check_inputs"] == "training"
+    assert daily["summarize"] == retrain["snapshot_date"] == "other"
+    assert retrain["build__training__ctr_examples"] == "elt" and retrain["validate__training__cvr_examples"] == "dq"
+    assert bench.union_seconds([(0, 10), (5, 12), (20, 21), (21, 22)]) == 14
+    assert bench.union_seconds([]) == 0
+    tis = [
+        {"dag_id": bench.DAILY, "task_id": "load_raw", "start_date": "2026-11-01T00:00:00Z", "end_date": "2026-11-01T00:00:04Z"},
+        {"dag_id": bench.DAILY, "task_id": "extract__meta", "start_date": "2026-11-01T00:00:02Z", "end_date": "2026-11-01T00:00:05Z"},
+        {"dag_id": bench.DAILY, "task_id": "extract__meta", "start_date": None, "end_date": None},  # skipped
+    ]  # fmt: skip
+    assert bench.stage_times(tis)["ingest"] == {"task_s": 7.0, "busy_s": 5.0, "tasks": 2}

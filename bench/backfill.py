@@ -1,0 +1,443 @@
+"""The whole pipeline at production volume, through Airflow, from an empty warehouse.
+
+    python bench/backfill.py [--days 30] [--rows-per-day 1000000] [--parallelism 4]
+
+Airflow as in the production topology (tests/system/celery_stack.PostgresStack: api-server,
+scheduler, dag-processor, triggerer, LocalExecutor, metadata on PostgreSQL), the simulator in a
+process of its own, sized to `rows-per-day` report rows a day over three media
+(bench/sized_world.py). Then:
+
+1. a backfill of `ad_performance_daily` over `days` report dates (POST /api/v2/backfills, the
+   DAG's max_active_runs), every quality gate included;
+2. `ctr_cvr_retrain` triggered for the newest date: the training sets, their gates, CTR and
+   CVR trained on the window, evaluated and published.
+
+Reported: wall time of each part; per stage (ingest, ELT, DQ, training) the task-seconds (sum
+of task durations) and the busy wall time (union of the stage's task intervals); Airflow's own
+share (wall time in which no task ran); peak RSS of the whole stack (every process of it,
+sampled each second) and of its largest process. Beside it, the sum of the stages' floors,
+measured afterwards on the same data (the floors of the other benches):
+- ingest: each date's landed rows, in memory as Arrow, inserted into DuckDB and checkpointed;
+- ELT: every SQL model's transpiled SQL hand-run as delete + insert in one DuckDB connection,
+  each date of the daily models and the snapshot date of the training ones;
+- DQ: one hand-written aggregate query per validated table and date (bench/dq_validate.py);
+- training: bare `lightgbm.train` on the training rows already in memory, as many trees as
+  each published model has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
+from peak_rss import peak_rss_mb  # noqa: E402
+from sim_process import simulator_process  # noqa: E402
+from sized_world import MEDIA, write_config, write_expectations  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+END = date(2026, 11, 10)
+DAILY, RETRAIN = "ad_performance_daily", "ctr_cvr_retrain"
+STAGES = ("ingest", "elt", "dq", "training", "other")
+TIMEOUT_S = 4 * 3600
+
+
+def stage_of(dag_id: str, task_id: str) -> str:
+    """The stage a task instance's time counts to (task ids of dags/*.py)."""
+    if task_id.startswith("build__"):
+        return "elt"
+    if task_id.startswith("validate__"):
+        return "dq"
+    if task_id in ("summarize", "report_date", "snapshot_date", "media"):
+        return "other"  # the run's date, media and summary: Airflow bookkeeping
+    if dag_id == RETRAIN:
+        return "training"  # check_inputs, train__<model>, publish__<model>
+    return "ingest"  # plan_*, extract*, load_*
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of [start, end] intervals."""
+    total, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if cur_end is None or start > cur_end:
+            total += (cur_end - cur_start) if cur_end is not None else 0.0
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return total + ((cur_end - cur_start) if cur_end is not None else 0.0)
+
+
+def stage_times(tis: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per stage: task-seconds, busy wall seconds and task count, from the API's task instances."""
+    out = {}
+    for stage in STAGES:
+        mine = [t for t in tis if stage_of(t["dag_id"], t["task_id"]) == stage and t["start_date"] and t["end_date"]]
+        spans = [(_ts(t["start_date"]), _ts(t["end_date"])) for t in mine]
+        out[stage] = {"task_s": round(sum(e - s for s, e in spans), 1), "busy_s": round(union_seconds(spans), 1),
+                      "tasks": len(mine)}  # fmt: skip
+    return out
+
+
+class StackMemory(threading.Thread):
+    """Samples, each second, the RSS of every process whose environment has this stack's
+    AIRFLOW_HOME (components, executor workers, task processes), plus the simulator's."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(daemon=True)
+        self.marker = f"AIRFLOW_HOME={home}".encode()
+        self.peak_total_mb = self.peak_process_mb = 0.0
+        self.peak_process = ""
+        self._stop_event = threading.Event()
+
+    def _ours(self, entry: Path) -> bool:
+        try:
+            return self.marker in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+
+    def run(self) -> None:
+        import psutil
+
+        while not self._stop_event.wait(1.0):
+            total = 0.0
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit() or not self._ours(entry):
+                    continue
+                try:
+                    proc = psutil.Process(int(entry.name))
+                    rss = proc.memory_info().rss / 2**20
+                    name = " ".join(proc.cmdline()[:4])[:120]
+                except psutil.Error:
+                    continue
+                total += rss
+                if rss > self.peak_process_mb:
+                    self.peak_process_mb, self.peak_process = rss, name
+            self.peak_total_mb = max(self.peak_total_mb, total)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+
+
+# -- driving Airflow -------------------------------------------------------------------------
+
+
+def _runs(stack: Any, dag_id: str) -> list[dict[str, Any]]:
+    return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+
+def _wait_runs(stack: Any, dag_id: str, count: int, what: str) -> list[dict[str, Any]]:
+    def done() -> list[dict[str, Any]] | None:
+        runs = _runs(stack, dag_id)
+        failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+        if failed:
+            raise RuntimeError(f"{dag_id} runs failed: {failed}\n{stack.logs(40)}")
+        return runs if len(runs) == count and all(r["state"] == "success" for r in runs) else None
+
+    return stack.wait_for(done, what, TIMEOUT_S)
+
+
+def _task_instances(stack: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+    out, offset = [], 0
+    while True:
+        page = stack.api("GET", path, params={"limit": 100, "offset": offset})["task_instances"]
+        out += page
+        if len(page) < 100:
+            return out
+        offset += len(page)
+
+
+def _account_clock() -> tuple[ZoneInfo, str]:
+    """The account's zone and the daily DAG's start time of day (config/pipeline.yaml)."""
+    from adctr.core import settings
+
+    pipeline = settings.load_config("pipeline")
+    minute, hour = pipeline["daily_schedule_cron"].split()[:2]
+    return ZoneInfo(pipeline["account_timezone"]), f"{int(hour):02d}:{int(minute):02d}:00"
+
+
+def drive(stack: Any, window: list[date]) -> dict[str, Any]:
+    """The backfill of `window`, then the retrain for its last date; wall times and task instances."""
+    zone, at = _account_clock()
+    offset = datetime.combine(window[0], datetime.min.time(), zone).strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}"
+    for dag_id in (DAILY, RETRAIN):
+        stack.wait_for(lambda d=dag_id: stack._get(f"/api/v2/dags/{d}").status_code == 200, f"{dag_id} parsed", 300)
+        stack.api("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+    max_active = stack.api("GET", f"/api/v2/dags/{DAILY}/details")["max_active_runs"]
+    body = {
+        "dag_id": DAILY,
+        # Data-interval timetable in the account's zone: logical date = report date + cron time.
+        "from_date": f"{window[0]}T{at}{offset}", "to_date": f"{window[-1]}T{at}{offset}",
+        "run_backwards": False, "dag_run_conf": {}, "reprocess_behavior": "none", "max_active_runs": max_active,
+    }  # fmt: skip
+    t = time.monotonic()
+    stack.api("POST", "/api/v2/backfills", json=body)  # one backfill: the DAG's runs, in date order
+    daily_runs = _wait_runs(stack, DAILY, len(window), f"{len(window)} backfill runs")
+    backfill_s = time.monotonic() - t
+    t = time.monotonic()
+    run = stack.api("POST", f"/api/v2/dags/{RETRAIN}/dagRuns",
+                    json={"logical_date": None, "conf": {"snapshot_date": window[-1].isoformat()}})  # fmt: skip
+    _wait_runs(stack, RETRAIN, 1, "the retrain run")
+    retrain_s = time.monotonic() - t
+    tis = []
+    for r in daily_runs:  # the report date of a daily run: its logical date in the account's zone
+        day = datetime.fromisoformat(r["logical_date"].replace("Z", "+00:00")).astimezone(zone).date()
+        tis += [{**ti, "bench_run_date": day.isoformat()} for ti in _task_instances(stack, DAILY, r["dag_run_id"])]
+    tis += [{**ti, "bench_run_date": window[-1].isoformat()} for ti in _task_instances(stack, RETRAIN, run["dag_run_id"])]
+    return {"backfill_s": backfill_s, "retrain_s": retrain_s, "max_active_runs": max_active, "tis": tis,
+            "retrain_run_id": run["dag_run_id"]}  # fmt: skip
+
+
+# -- floors ----------------------------------------------------------------------------------
+
+
+def _bench(name: str) -> Any:
+    import importlib
+
+    return importlib.import_module(name)  # a sibling script of bench/ (on sys.path above)
+
+
+def ingest_floor(window: list[date], tmp: Path) -> float:
+    from adctr.core.storage import get_store
+
+    store, total = get_store("landing"), 0.0
+    for day in window:
+        db = tmp / f"floor_ingest_{day}.duckdb"
+        total += _bench("ingest_http").durable_insert(store, day, MEDIA, db)["with_checkpoint_s"]
+        db.unlink()
+    return total
+
+
+def elt_floor(copy: Path, window: list[date]) -> float:
+    elt_rebuild = _bench("elt_rebuild")
+    return sum(elt_rebuild.floor(copy, window)) + sum(elt_rebuild.floor(copy, window[-1:], RETRAIN))
+
+
+def dq_floor(copy: Path, tis: list[dict[str, Any]]) -> float:
+    """Each validate__<dataset>__<table> task's partition, checked by one hand-written query."""
+    from adctr.core import settings
+    from adctr.core.table_schemas import get_schema
+    from adctr.quality.runner import suite_parameters
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+    floor_query = _bench("dq_validate").floor_query
+    wh = DuckDBWarehouse(copy)
+    total = 0.0
+    for ti in tis:
+        if not ti["task_id"].startswith("validate__"):
+            continue
+        dataset, table = ti["task_id"].removeprefix("validate__").split("__", 1)
+        table_id = f"{dataset}.{table}"
+        day = _partition_of(ti)
+        suite = json.loads((settings.expectations_dir() / f"{table_id}.json").read_text())
+        params = suite_parameters(wh, get_schema(table_id), suite, day, datetime.now(timezone.utc))
+        sql = floor_query(table_id, day, params)
+        t = time.perf_counter()
+        wh.execute_native(sql)
+        total += time.perf_counter() - t
+    return total
+
+
+def _partition_of(ti: dict[str, Any]) -> date:
+    """The partition a validate task checked: its rendered map index (the date it is mapped
+    over) or else its run's report date."""
+    label = ti.get("rendered_map_index")
+    if label and ti.get("map_index", -1) >= 0:
+        return date.fromisoformat(str(label)[:10])
+    return date.fromisoformat(ti["bench_run_date"])
+
+
+def child_training_floor(db: str, model: str, trees: int, snapshot: str) -> dict[str, Any]:
+    """Bare lightgbm.train on the model's training rows already in memory (Arrow feature
+    columns, as the trainer builds its Dataset: the matrix of 28M rows would not fit beside
+    the frame), `trees` rounds, no validation set."""
+    import lightgbm as lgb
+    import pyarrow as pa
+    from adctr.model.contract import feature_columns
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+
+    from training.config import model_config
+    from training.dataset import training_splits
+    from training.features import fit_spec, lightgbm_params_for
+
+    cfg = model_config(model)
+    splits = training_splits(DuckDBWarehouse(db), cfg, date.fromisoformat(snapshot))
+    spec = fit_spec(splits.train)
+    columns = pa.table([pa.array(c, from_pandas=False) for c in feature_columns(spec, splits.train)], names=spec.names)
+    n = splits.train[cfg["label_denominator"]].to_numpy(dtype=np.float64)
+    label = splits.train[cfg["label_numerator"]].to_numpy(dtype=np.float64) / n
+    rows = len(n)
+    del splits
+    start = time.perf_counter()
+    data = lgb.Dataset(columns, label=label, weight=n, **lightgbm_params_for(spec))
+    lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)
+    return {"seconds": time.perf_counter() - start, "rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+
+def _trees_published(run_id: str) -> dict[str, int]:
+    """Per model, the number of trees of the version the retrain run published."""
+    from adctr.core.storage import get_store
+    from adctr.release import artifacts
+
+    store = get_store("artifact")
+    trees = {}
+    for v in artifacts.published_versions(store, run_id):
+        metrics = artifacts.read_json(store, v["model"], v["variant"], v["version"], artifacts.METRICS_FILE)
+        trees[v["model"]] = int(metrics["training"]["num_trees"])
+    if sorted(trees) != ["ctr", "cvr"]:
+        raise RuntimeError(f"the retrain run {run_id} published {sorted(trees)}, expected ctr and cvr")
+    return trees
+
+
+def _child(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the bench -------------------------------------------------------------------------------
+
+
+def _through_airflow(tmp: Path, env: dict[str, str], window: list[date], parallelism: int) -> dict[str, Any]:
+    """Start the stack, drive the backfill and the retrain, stop the stack; the stack's side
+    of the result (also written to `tmp`/airflow_side.json, for --floors-only)."""
+    from tests.system.celery_stack import PostgresStack
+
+    # The clock a week past the window: every date's conversions are final at its first pull.
+    with simulator_process(env, END + timedelta(days=8), tmp) as url:
+        stack = PostgresStack(url, executor="LocalExecutor")
+        stack.env["AIRFLOW__CORE__PARALLELISM"] = str(parallelism)
+        memory = StackMemory(stack.home)
+        try:
+            stack.start()
+            memory.start()
+            t = time.monotonic()
+            driven = drive(stack, window)
+            driven["wall_s"] = time.monotonic() - t
+        finally:
+            memory.stop()
+            stack.stop()
+    driven.update(peak_rss_total_mb=memory.peak_total_mb, peak_rss_process_mb=memory.peak_process_mb,
+                  peak_rss_process=memory.peak_process)  # fmt: skip
+    (tmp / "airflow_side.json").write_text(json.dumps(driven))
+    print(f"through Airflow: {driven['wall_s']:.0f}s (backfill {driven['backfill_s']:.0f}s, retrain "
+          f"{driven['retrain_s']:.0f}s); measuring the floors", file=sys.stderr, flush=True)  # fmt: skip
+    return driven
+
+
+def run(days: int = 30, rows_per_day: int = 1_000_000, page_size: int = 50_000, parallelism: int = 4,
+        listing_page_size: int = 10_000, workdir: Path | None = None, floors_only: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The bench; `workdir` keeps its warehouse, landing and Airflow home (a temporary
+    directory otherwise), and `floors_only` re-measures the floors of a kept `workdir`."""
+    window = [END - timedelta(days=i) for i in range(days - 1, -1, -1)]
+    with contextlib.ExitStack() as cleanup:
+        if workdir is None:
+            tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="adctr-bench-backfill-")))
+        else:
+            tmp = workdir
+            tmp.mkdir(parents=True, exist_ok=True)
+        var = tmp / "var"
+        if floors_only:
+            cfg_dir, expectations = tmp / "config", tmp / "expectations"
+        else:
+            cfg_dir = write_config(tmp, rows_per_day, page_size, listing_page_size)
+            expectations = write_expectations(tmp)
+        os.environ.update(ADCTR_CONFIG_DIR=str(cfg_dir), ADCTR_EXPECTATIONS_DIR=str(expectations), ADCTR_VAR_DIR=str(var))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
+        if floors_only:
+            driven = json.loads((tmp / "airflow_side.json").read_text())
+        else:
+            driven = _through_airflow(tmp, env, window, parallelism)
+        wall_s = driven["wall_s"]
+        tis = driven["tis"]
+        stages = stage_times(tis)
+        spans = [(_ts(t["start_date"]), _ts(t["end_date"])) for t in tis if t["start_date"] and t["end_date"]]
+        from adctr.core import settings
+
+        db = settings.var_dir() / "warehouse.duckdb"
+        copy = tmp / "floor_copy.duckdb"
+        shutil.copyfile(db, copy)
+        trees = _trees_published(driven["retrain_run_id"])
+        floors = {"ingest": ingest_floor(window, tmp), "dq": dq_floor(copy, tis)}
+        training = {
+            model: {**_child(env, "training_floor", str(copy), model, str(n), window[-1].isoformat()), "trees": n}
+            for model, n in sorted(trees.items())
+        }
+        floors["elt"] = elt_floor(copy, window)  # last: it rewrites the copy's tables
+        floors["training"] = sum(t["seconds"] for t in training.values())
+        raw_rows = _raw_rows(copy)
+    floor_total = sum(floors.values())
+    return {
+        "days": days, "rows_per_day_requested": rows_per_day, "raw_rows": raw_rows, "media": len(MEDIA),
+        "parallelism": parallelism, "max_active_runs": driven["max_active_runs"],
+        "wall_s": round(wall_s, 1), "backfill_s": round(driven["backfill_s"], 1), "retrain_s": round(driven["retrain_s"], 1),
+        "stages": stages,
+        "tasks_busy_s": round(union_seconds(spans), 1),
+        "no_task_running_s": round(wall_s - union_seconds(spans), 1),
+        "task_instances": len(tis),
+        "peak_rss_total_mb": round(driven["peak_rss_total_mb"]), "peak_rss_process_mb": round(driven["peak_rss_process_mb"]),
+        "peak_rss_process": driven["peak_rss_process"],
+        "floors_s": {k: round(v, 1) for k, v in floors.items()}, "floor_total_s": round(floor_total, 1),
+        "training_floor": training,
+        "ratio_vs_floor_sum": round(wall_s / floor_total, 2),
+    }  # fmt: skip
+
+
+def _raw_rows(db: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return int(con.execute("select count(*) from raw.ad_performance").fetchone()[0])
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rows-per-day", type=int, default=1_000_000)
+    parser.add_argument("--page-size", type=int, default=50_000, help="report CSV rows per page")
+    parser.add_argument("--listing-page-size", type=int, default=10_000, help="asset-library rows per page")
+    parser.add_argument("--parallelism", type=int, default=4, help="[core] parallelism: task slots")
+    parser.add_argument("--workdir", type=Path, help="keep the run's files here (default: a temporary directory)")
+    parser.add_argument("--floors-only", action="store_true", help="re-measure the floors of a kept --workdir")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        assert kind == "training_floor", kind
+        db, model, trees, snapshot = rest
+        print(json.dumps(child_training_floor(db, model, int(trees), snapshot)))
+        return
+    if args.floors_only and not args.workdir:
+        parser.error("--floors-only needs the --workdir of an earlier run")
+    result = run(args.days, args.rows_per_day, args.page_size, args.parallelism, args.listing_page_size,
+                 args.workdir, args.floors_only)  # fmt: skip
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
