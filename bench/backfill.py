@@ -43,8 +43,6 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
 from peak_rss import peak_rss_mb  # noqa: E402
 from sim_process import simulator_process  # noqa: E402
@@ -86,48 +84,44 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
     return total + ((cur_end - cur_start) if cur_end is not None else 0.0)
 
 
+def spans(tis: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(start, end) in epoch seconds of each task instance that ran (a skipped one has neither)."""
+    return [(_ts(t["start_date"]), _ts(t["end_date"])) for t in tis if t["start_date"] and t["end_date"]]
+
+
 def stage_times(tis: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage: task-seconds, busy wall seconds and task count, from the API's task instances."""
     out = {}
     for stage in STAGES:
-        mine = [t for t in tis if stage_of(t["dag_id"], t["task_id"]) == stage and t["start_date"] and t["end_date"]]
-        spans = [(_ts(t["start_date"]), _ts(t["end_date"])) for t in mine]
-        out[stage] = {"task_s": round(sum(e - s for s, e in spans), 1), "busy_s": round(union_seconds(spans), 1),
-                      "tasks": len(mine)}  # fmt: skip
+        ran = spans([t for t in tis if stage_of(t["dag_id"], t["task_id"]) == stage])
+        out[stage] = {"task_s": round(sum(e - s for s, e in ran), 1), "busy_s": round(union_seconds(ran), 1),
+                      "tasks": len(ran)}  # fmt: skip
     return out
 
 
 class StackMemory(threading.Thread):
-    """Samples, each second, the RSS of every process whose environment has this stack's
-    AIRFLOW_HOME (components, executor workers, task processes), plus the simulator's."""
+    """Samples, each second, the RSS of every live process of the stack (its components,
+    executor workers and task processes: `PostgresStack.leftover_processes`). The simulator,
+    standing for the media's APIs, is not counted."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, stack: Any) -> None:
         super().__init__(daemon=True)
-        self.marker = f"AIRFLOW_HOME={home}".encode()
+        self.stack = stack
         self.peak_total_mb = self.peak_process_mb = 0.0
         self.peak_process = ""
         self._stop_event = threading.Event()
-
-    def _ours(self, entry: Path) -> bool:
-        try:
-            return self.marker in (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            return False
 
     def run(self) -> None:
         import psutil
 
         while not self._stop_event.wait(1.0):
             total = 0.0
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit() or not self._ours(entry):
-                    continue
+            for pid, cmdline in self.stack.leftover_processes().items():
                 try:
-                    proc = psutil.Process(int(entry.name))
-                    rss = proc.memory_info().rss / 2**20
-                    name = " ".join(proc.cmdline()[:4])[:120]
+                    rss = psutil.Process(pid).memory_info().rss / 2**20
                 except psutil.Error:
                     continue
+                name = cmdline[:120]
                 total += rss
                 if rss > self.peak_process_mb:
                     self.peak_process_mb, self.peak_process = rss, name
@@ -212,25 +206,21 @@ def drive(stack: Any, window: list[date]) -> dict[str, Any]:
 # -- floors ----------------------------------------------------------------------------------
 
 
-def _bench(name: str) -> Any:
-    import importlib
-
-    return importlib.import_module(name)  # a sibling script of bench/ (on sys.path above)
-
-
 def ingest_floor(window: list[date], tmp: Path) -> float:
     from adctr.core.storage import get_store
+    from ingest_http import durable_insert  # sibling scripts of bench/ (on sys.path above)
 
     store, total = get_store("landing"), 0.0
     for day in window:
         db = tmp / f"floor_ingest_{day}.duckdb"
-        total += _bench("ingest_http").durable_insert(store, day, MEDIA, db)["with_checkpoint_s"]
+        total += durable_insert(store, day, MEDIA, db)["with_checkpoint_s"]
         db.unlink()
     return total
 
 
 def elt_floor(copy: Path, window: list[date]) -> float:
-    elt_rebuild = _bench("elt_rebuild")
+    import elt_rebuild
+
     return sum(elt_rebuild.floor(copy, window)) + sum(elt_rebuild.floor(copy, window[-1:], RETRAIN))
 
 
@@ -240,9 +230,10 @@ def dq_floor(copy: Path, tis: list[dict[str, Any]]) -> float:
     from adctr.core.table_schemas import get_schema
     from adctr.quality.runner import suite_parameters
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
+    from dq_validate import floor_query
 
-    floor_query = _bench("dq_validate").floor_query
     wh = DuckDBWarehouse(copy)
+    suites: dict[str, dict[str, Any]] = {}
     total = 0.0
     for ti in tis:
         if not ti["task_id"].startswith("validate__"):
@@ -250,7 +241,9 @@ def dq_floor(copy: Path, tis: list[dict[str, Any]]) -> float:
         dataset, table = ti["task_id"].removeprefix("validate__").split("__", 1)
         table_id = f"{dataset}.{table}"
         day = _partition_of(ti)
-        suite = json.loads((settings.expectations_dir() / f"{table_id}.json").read_text())
+        if table_id not in suites:
+            suites[table_id] = json.loads((settings.expectations_dir() / f"{table_id}.json").read_text())
+        suite = suites[table_id]
         params = suite_parameters(wh, get_schema(table_id), suite, day, datetime.now(timezone.utc))
         sql = floor_query(table_id, day, params)
         t = time.perf_counter()
@@ -280,13 +273,14 @@ def child_training_floor(db: str, model: str, trees: int, snapshot: str) -> dict
     from training.config import model_config
     from training.dataset import training_splits
     from training.features import fit_spec, lightgbm_params_for
+    from training.trainer import label_and_weight
 
     cfg = model_config(model)
     splits = training_splits(DuckDBWarehouse(db), cfg, date.fromisoformat(snapshot))
-    spec = fit_spec(splits.train)
+    rate = cfg.get("negative_downsampling_rate")  # the spec training.trainer.fit builds
+    spec = fit_spec(splits.train, tuple(cfg.get("exclude_features") or ()), float(rate) if rate else None)
     columns = pa.table([pa.array(c, from_pandas=False) for c in feature_columns(spec, splits.train)], names=spec.names)
-    n = splits.train[cfg["label_denominator"]].to_numpy(dtype=np.float64)
-    label = splits.train[cfg["label_numerator"]].to_numpy(dtype=np.float64) / n
+    label, n = label_and_weight(splits.train, cfg["label_numerator"], cfg["label_denominator"], spec.negative_sampling_rate)
     rows = len(n)
     del splits
     start = time.perf_counter()
@@ -329,7 +323,7 @@ def _through_airflow(tmp: Path, env: dict[str, str], window: list[date], paralle
     with simulator_process(env, END + timedelta(days=8), tmp) as url:
         stack = PostgresStack(url, executor="LocalExecutor")
         stack.env["AIRFLOW__CORE__PARALLELISM"] = str(parallelism)
-        memory = StackMemory(stack.home)
+        memory = StackMemory(stack)
         try:
             stack.start()
             memory.start()
@@ -373,12 +367,11 @@ def run(days: int = 30, rows_per_day: int = 1_000_000, page_size: int = 50_000, 
         wall_s = driven["wall_s"]
         tis = driven["tis"]
         stages = stage_times(tis)
-        spans = [(_ts(t["start_date"]), _ts(t["end_date"])) for t in tis if t["start_date"] and t["end_date"]]
-        from adctr.core import settings
+        busy_s = union_seconds(spans(tis))
+        from adctr.warehouse import get_warehouse
 
-        db = settings.var_dir() / "warehouse.duckdb"
         copy = tmp / "floor_copy.duckdb"
-        shutil.copyfile(db, copy)
+        shutil.copyfile(get_warehouse().path, copy)
         trees = _trees_published(driven["retrain_run_id"])
         floors = {"ingest": ingest_floor(window, tmp), "dq": dq_floor(copy, tis)}
         training = {
@@ -394,8 +387,8 @@ def run(days: int = 30, rows_per_day: int = 1_000_000, page_size: int = 50_000, 
         "parallelism": parallelism, "max_active_runs": driven["max_active_runs"],
         "wall_s": round(wall_s, 1), "backfill_s": round(driven["backfill_s"], 1), "retrain_s": round(driven["retrain_s"], 1),
         "stages": stages,
-        "tasks_busy_s": round(union_seconds(spans), 1),
-        "no_task_running_s": round(wall_s - union_seconds(spans), 1),
+        "tasks_busy_s": round(busy_s, 1),
+        "no_task_running_s": round(wall_s - busy_s, 1),
         "task_instances": len(tis),
         "peak_rss_total_mb": round(driven["peak_rss_total_mb"]), "peak_rss_process_mb": round(driven["peak_rss_process_mb"]),
         "peak_rss_process": driven["peak_rss_process"],
@@ -406,13 +399,9 @@ def run(days: int = 30, rows_per_day: int = 1_000_000, page_size: int = 50_000, 
 
 
 def _raw_rows(db: Path) -> int:
-    import duckdb
+    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return int(con.execute("select count(*) from raw.ad_performance").fetchone()[0])
-    finally:
-        con.close()
+    return int(DuckDBWarehouse(db).execute_native("select count(*) from raw.ad_performance")[0][0])
 
 
 def main() -> None:
