@@ -102,15 +102,27 @@ def test_pages_fetched_concurrently_come_back_in_order_with_faults_retried(fault
 
     serial, _ = _fetch([])
     threads: set[str] = set()
+    met: set[int] = set()
+    lock = threading.Lock()
+    # Pages 1 and 2 each wait, on their first request, until the other is in flight too: a
+    # serial download never gets past page 1 (BrokenBarrierError after the timeout). A thread
+    # count alone proves nothing: the pool may reuse one idle thread when pages are quick.
+    both_in_flight = threading.Barrier(2, timeout=10)
     page = ReportJobAdapter._page
 
     def recording(self, job_id: str, number: int, expected: int):  # noqa: ANN001, ANN202
-        threads.add(threading.current_thread().name)
+        with lock:
+            threads.add(threading.current_thread().name)
+            first = number in (1, 2) and number not in met
+            met.add(number)
+        if first:
+            both_in_flight.wait()
         return page(self, job_id, number, expected)
 
     monkeypatch.setattr(ReportJobAdapter, "_page", recording)
     report, state = _fetch([fault] if fault else [], dataclasses.replace(FAST, page_concurrency=4))
     assert report.table.equals(serial.table) and report.source_totals == serial.source_totals
+    assert {1, 2} <= met and not both_in_flight.broken
     assert len(threads) > 1 and all(t.startswith("google_ads-pages") for t in threads)
     if fault:
         assert state.faults.fired[fault["kind"]] == len(fault["on_requests"])
