@@ -106,6 +106,41 @@ def test_schema_drift_fails_with_the_field_names(server: SimulatorServer, monkey
         _fetch(server, [])
 
 
+def test_a_page_off_the_typed_path_gives_the_same_columns(
+    server: SimulatorServer, clean: AssetLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages whose rows are exactly the declared string fields are decoded by msgspec; any
+    other page (here: an additive field, allowed, and a number where a string was) takes the
+    general json path. Both give the columns the clean pull has, the number as its text."""
+    from adctr.ingestion.adapters import asset_library
+
+    general = []
+    parse_json = asset_library.parse_json
+    monkeypatch.setattr(asset_library, "parse_json", lambda resp: general.append(resp.url) or parse_json(resp))
+    _fetch(server, [])
+    assert general == []  # a clean pull never leaves the typed path
+
+    page = server.state.listing
+
+    def odd(listing: str, *args: object) -> dict:
+        body = page(listing, *args)
+        if listing == "assets" and body["page"] == 2:
+            body["assets"] = [{**r, "note": "new field"} for r in body["assets"]]
+        if listing == "ads" and body["page"] == 1:
+            body["ads"] = list(body["ads"])
+            body["ads"][0] = {**body["ads"][0], "creative_id": 7}
+        return body
+
+    monkeypatch.setattr(server.state, "listing", odd)
+    server.state.faults.reset([], server.state.world.seed)
+    library = AssetLibraryAdapter("yahoo_ads", server.url, server.state.token, "1001", FAST, allow_additive=True).fetch()
+    assert len(general) == 2 and library.assets.ignored_fields == ("note",)
+    assert library.assets.table.equals(clean.assets.table)
+    ids = clean.creatives.table["creative_id"].to_pylist()
+    expected = clean.creatives.table.set_column(0, "creative_id", pa.array(["7", *ids[1:]], pa.string()))
+    assert library.creatives.table.equals(expected)
+
+
 def test_refusals_are_not_retried(server: SimulatorServer) -> None:
     with pytest.raises(SourceError, match="HTTP 401"):
         AssetLibraryAdapter("yahoo_ads", server.url, "wrong", "1001", FAST).fetch()

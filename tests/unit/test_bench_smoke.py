@@ -83,3 +83,13 @@ def test_backfill_bench_stage_accounting() -> None:
         {"dag_id": bench.DAILY, "task_id": "extract__meta", "start_date": None, "end_date": None},  # skipped
     ]  # fmt: skip
     assert bench.stage_times(tis)["ingest"] == {"task_s": 7.0, "busy_s": 5.0, "tasks": 2}
+    wh = [
+        {"task_id": task, "pool": "warehouse", "start_date": f"2026-11-01T00:00:{a:02d}Z", "end_date": f"2026-11-01T00:00:{b:02d}Z"}
+        for task, a, b in [("build__x", 0, 4), ("validate__q", 5, 6), ("build__x", 8, 12), ("validate__q", 12, 13)]
+    ] + [{"task_id": "extract__meta", "pool": "admedia__meta", "start_date": "2026-11-01T00:00:00Z",
+          "end_date": "2026-11-01T00:00:30Z"}]  # fmt: skip
+    assert bench.pool_profile(wh) == {
+        "tasks": 4, "task_s": 10.0, "busy_s": 10.0, "handoff_gaps_s": 3.0, "handoff_gap_median_s": 1.5,
+        "task_median_s": 2.5, "lightest_task": "validate__q", "lightest_task_median_s": 1.0,
+    }  # fmt: skip
+    assert bench.pool_profile(wh[-1:]) == {"tasks": 0}
