@@ -73,16 +73,20 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def merged(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The union of [start, end] intervals, as disjoint intervals in order."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 def union_seconds(intervals: list[tuple[float, float]]) -> float:
     """Length of the union of [start, end] intervals."""
-    total, cur_start, cur_end = 0.0, None, None
-    for start, end in sorted(intervals):
-        if cur_end is None or start > cur_end:
-            total += (cur_end - cur_start) if cur_end is not None else 0.0
-            cur_start, cur_end = start, end
-        else:
-            cur_end = max(cur_end, end)
-    return total + ((cur_end - cur_start) if cur_end is not None else 0.0)
+    return sum(end - start for start, end in merged(intervals))
 
 
 def spans(tis: list[dict[str, Any]]) -> list[tuple[float, float]]:
@@ -101,25 +105,25 @@ def stage_times(tis: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def pool_profile(tis: list[dict[str, Any]], pool: str = "warehouse") -> dict[str, float]:
-    """Where the time of one pool's tasks goes. With one slot (the DuckDB file's single
-    writer) its tasks run one after another, so the backfill lasts at least their busy time
-    plus the hand-offs: the gaps between one task's end and the next one's start while the
-    pool had work queued. `lightest_task_median_s` is the median run of the pool's task with
-    the least work (the gate of a table that stays near-empty): what every task pays before
-    and after its own work (process, DAG parse, imports, warehouse open, XCom)."""
-    mine = sorted(
-        (t for t in tis if t.get("pool") == pool and t["start_date"] and t["end_date"]), key=lambda t: t["start_date"]
-    )
+    """Where the time of one pool's tasks goes. The warehouse pool's tasks take turns at the
+    DuckDB file's single writer, so the backfill lasts at least the pool's busy time plus its
+    hand-offs: the gaps, between its first start and last end, in which none of its tasks
+    ran. `lightest_task_median_s` is the median run of the pool's task with the least work
+    (the gate of a table that stays near-empty): what every task pays before and after its
+    own work (process, DAG parse, imports, warehouse open, XCom)."""
+    mine = [t for t in tis if t.get("pool") == pool and t["start_date"] and t["end_date"]]
     if not mine:
         return {"tasks": 0}
     ran = spans(mine)
-    gaps = [b[0] - a[1] for a, b in zip(ran, ran[1:]) if b[0] > a[1]]
+    busy = merged(ran)
+    gaps = [b[0] - a[1] for a, b in zip(busy, busy[1:])]
     by_task: dict[str, list[float]] = {}
     for t, (start, end) in zip(mine, ran):
         by_task.setdefault(t["task_id"], []).append(end - start)
     lightest = min(by_task, key=lambda k: statistics.median(by_task[k]))
     return {
-        "tasks": len(mine), "task_s": round(sum(e - s for s, e in ran), 1), "busy_s": round(union_seconds(ran), 1),
+        "tasks": len(mine), "task_s": round(sum(e - s for s, e in ran), 1),
+        "busy_s": round(sum(e - s for s, e in busy), 1),
         "handoff_gaps_s": round(sum(gaps), 1), "handoff_gap_median_s": round(statistics.median(gaps), 2) if gaps else 0.0,
         "task_median_s": round(statistics.median(e - s for s, e in ran), 2),
         "lightest_task": lightest, "lightest_task_median_s": round(statistics.median(by_task[lightest]), 2),

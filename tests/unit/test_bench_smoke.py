@@ -93,3 +93,7 @@ def test_backfill_bench_stage_accounting() -> None:
         "task_median_s": 2.5, "lightest_task": "validate__q", "lightest_task_median_s": 1.0,
     }  # fmt: skip
     assert bench.pool_profile(wh[-1:]) == {"tasks": 0}
+    # Overlapping tasks (a pool of several slots): a gap is time in which none of them ran,
+    # not the time after the previous task to start had ended.
+    wide = [{**wh[0], "end_date": "2026-11-01T00:00:20Z"}, *wh[1:4]]
+    assert bench.pool_profile(wide)["handoff_gaps_s"] == 0.0 and bench.pool_profile(wide)["busy_s"] == 20.0

@@ -8,8 +8,8 @@ row count as announced) and a bad page is re-requested alone through the shared 
 drift: the pull fails with the field names (a mapping is never guessed).
 
 A page is decoded first by msgspec into typed rows (every declared field present, a string or
-null, no other field): at 800K rows a listing that costs about a second instead of ten in
-Python. A page that is anything else takes the general path (`json` and per-row checks),
+null, no other field): for one medium's 834K rows (both listings) the client's own work fell
+from about 21 s to 7 s, most of it the per-row Python the general path does. A page that is anything else takes the general path (`json` and per-row checks),
 which gives the exact error or, with additive fields allowed, the same columns.
 """
 
