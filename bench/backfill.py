@@ -297,23 +297,32 @@ def child_training_floor(db: str, model: str, trees: int, snapshot: str) -> dict
     columns, as the trainer builds its Dataset: the matrix of 28M rows would not fit beside
     the frame), `trees` rounds, no validation set."""
     import lightgbm as lgb
+    import numpy as np
     import pyarrow as pa
-    from adctr.model.contract import feature_columns
+    from adctr.model.contract import CATEGORICAL, feature_columns
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     from training.config import model_config
-    from training.dataset import training_splits
-    from training.features import fit_spec, lightgbm_params_for
+    from training.dataset import plan_examples
+    from training.features import lightgbm_params_for, spec_from_vocabularies
     from training.trainer import label_and_weight
 
     cfg = model_config(model)
-    splits = training_splits(DuckDBWarehouse(db), cfg, date.fromisoformat(snapshot))
+    examples = plan_examples(DuckDBWarehouse(db), cfg, date.fromisoformat(snapshot))
     rate = cfg.get("negative_downsampling_rate")  # the spec training.trainer.fit builds
-    spec = fit_spec(splits.train, tuple(cfg.get("exclude_features") or ()), float(rate) if rate else None)
-    columns = pa.table([pa.array(c, from_pandas=False) for c in feature_columns(spec, splits.train)], names=spec.names)
-    label, n = label_and_weight(splits.train, cfg["label_numerator"], cfg["label_denominator"], spec.negative_sampling_rate)
+    spec = spec_from_vocabularies(examples.vocabularies(CATEGORICAL), tuple(cfg.get("exclude_features") or ()),
+                                  float(rate) if rate else None)  # fmt: skip
+    batches, labels, weights = [], [], []
+    for frame in examples.batches("train"):
+        batches.append(pa.record_batch([pa.array(np.asarray(c, dtype=np.float64)) for c in feature_columns(spec, frame)],
+                                       names=spec.names))  # fmt: skip
+        label, n = label_and_weight(frame, examples.num, examples.den, spec.negative_sampling_rate)
+        labels.append(label)
+        weights.append(n)
+    columns = pa.Table.from_batches(batches)
+    label, n = np.concatenate(labels), np.concatenate(weights)
     rows = len(n)
-    del splits
+    del batches
     start = time.perf_counter()
     data = lgb.Dataset(columns, label=label, weight=n, **lightgbm_params_for(spec))
     lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)

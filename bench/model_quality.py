@@ -7,7 +7,7 @@ ablation ladder of feature sets, overall and per creative segment.
 
 Builds a throwaway DuckDB from the simulator's world (final reports and the day's asset
 library, no HTTP), runs every SQL model for each day (with enough history before the window
-for the trailing features), trains through training's own code (training_splits, trainer.fit)
+for the trailing features), trains through training's own code (plan_examples, trainer.fit)
 and reports for each model the share of the gap from base rate to Bayes-optimal it closes.
 
 The ladder trains the same split with growing feature sets (config/models.yaml
@@ -148,7 +148,7 @@ def measure(wh: Any, state: Any, end: date, models: tuple[str, ...] = ("ctr", "c
     the base-rate and Bayes-optimal ones."""
     from training import metrics
     from training.config import model_config
-    from training.dataset import training_splits
+    from training.dataset import plan_examples
     from training.evaluate import base_rate_log_loss
     from training.trainer import fit
 
@@ -156,15 +156,16 @@ def measure(wh: Any, state: Any, end: date, models: tuple[str, ...] = ("ctr", "c
     for model in models:
         cfg = model_config(model)
         num, den = cfg["label_numerator"], cfg["label_denominator"]
-        splits = training_splits(wh, cfg, end)
-        fitted, info = fit(splits.train, splits.valid, num, den, cfg)
-        k = splits.holdout[num].to_numpy(dtype=float)
-        n = splits.holdout[den].to_numpy(dtype=float)
-        model_ll = metrics.log_loss(fitted.predict(splits.holdout), k, n)
-        base_ll = base_rate_log_loss(splits.train, splits.holdout, num, den)
-        bayes_ll = metrics.log_loss(truth(state, splits.holdout, f"true_{model}"), k, n)
+        examples = plan_examples(wh, cfg, end)
+        holdout = examples.frame("holdout")
+        fitted, info = fit(examples, cfg)
+        k = holdout[num].to_numpy(dtype=float)
+        n = holdout[den].to_numpy(dtype=float)
+        model_ll = metrics.log_loss(fitted.predict(holdout), k, n)
+        base_ll = base_rate_log_loss(examples.base_rate("train"), holdout, num, den)
+        bayes_ll = metrics.log_loss(truth(state, holdout, f"true_{model}"), k, n)
         result[model] = {
-            "train_rows": info["train_rows"], "holdout_rows": len(splits.holdout),
+            "train_rows": info["train_rows"], "holdout_rows": len(holdout),
             "holdout_trials": float(n.sum()), "best_iteration": info["best_iteration"],
             "log_loss": round(model_ll, 6), "base_rate_log_loss": round(base_ll, 6),
             "bayes_optimal_log_loss": round(bayes_ll, 6),
@@ -240,7 +241,7 @@ def ladder(
     log loss and share of the base-rate -> Bayes gap closed, overall and per segment."""
     from training import metrics
     from training.config import model_config
-    from training.dataset import training_splits
+    from training.dataset import plan_examples
     from training.trainer import fit
 
     result: dict[str, Any] = {}
@@ -249,20 +250,21 @@ def ladder(
         if holdout_days is not None:
             cfg["holdout_days"] = int(holdout_days)
         num, den = cfg["label_numerator"], cfg["label_denominator"]
-        splits = training_splits(wh, cfg, end)
-        k = splits.holdout[num].to_numpy(dtype=float)
-        n = splits.holdout[den].to_numpy(dtype=float)
-        train_end = date.fromisoformat(splits.dates["train"][-1])
-        library = holdout_library(wh, splits.holdout, end)
+        examples = plan_examples(wh, cfg, end)
+        holdout = examples.frame("holdout")
+        k = holdout[num].to_numpy(dtype=float)
+        n = holdout[den].to_numpy(dtype=float)
+        train_end = date.fromisoformat(examples.dates["train"][-1])
+        library = holdout_library(wh, holdout, end)
         masks = segment_masks(library, end, window, train_end)
-        rate = float(splits.train[num].sum() / splits.train[den].sum())
-        bayes = truth(state, splits.holdout, f"true_{model}")
+        rate = examples.base_rate("train")
+        bayes = truth(state, holdout, f"true_{model}")
 
         def loss(p: np.ndarray, m: np.ndarray, k: np.ndarray = k, n: np.ndarray = n) -> float:
             return metrics.log_loss(p[m], k[m], n[m])
 
         segments = {
-            s: {"rows": int(m.sum()), "creatives": int(splits.holdout["creative_id"][m].nunique()),
+            s: {"rows": int(m.sum()), "creatives": int(holdout["creative_id"][m].nunique()),
                 "trials": float(n[m].sum()), "base_rate_log_loss": loss(np.full(len(k), rate), m),
                 "bayes_optimal_log_loss": loss(bayes, m)}
             for s, m in masks.items() if m.any()
@@ -270,8 +272,8 @@ def ladder(
         rungs, row_losses = [], []
         for name, levels in LADDER:
             rung_cfg = {**cfg, "exclude_features": excluded(levels)}
-            fitted, info = fit(splits.train, splits.valid, num, den, rung_cfg)
-            pred = fitted.predict(splits.holdout)
+            fitted, info = fit(examples, rung_cfg)
+            pred = fitted.predict(holdout)
             row_losses.append(metrics.row_log_losses(pred, k, n))
             per = {}
             for s, m in masks.items():
@@ -293,7 +295,7 @@ def ladder(
             for rung, gain in zip(rungs[1:], gains):
                 rung["segments"][s]["gain"] = gain
         result[model] = {
-            "dates": {k_: [v[0], v[-1]] for k_, v in splits.dates.items()},
+            "dates": {k_: [v[0], v[-1]] for k_, v in examples.dates.items()},
             "segments": {s: {**v, "base_rate_log_loss": round(v["base_rate_log_loss"], 6),
                              "bayes_optimal_log_loss": round(v["bayes_optimal_log_loss"], 6)}
                          for s, v in segments.items()},

@@ -90,12 +90,12 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
     from adctr.serving.instances import arrow_request_body, json_instances
     from adctr.serving.reader import VersionReader
 
-    from training.trainer import fit
+    from training.trainer import fit_frames
 
     cfg = dict(settings.load_config("models")["defaults"])
     cfg.update(num_boost_round=rounds, early_stopping_rounds=rounds)
     frame = synthetic_frame(train_rows)
-    fitted, _ = fit(frame.iloc[: train_rows * 4 // 5], frame.iloc[train_rows * 4 // 5 :], "clicks", "impressions", cfg)
+    fitted, _ = fit_frames(frame.iloc[: train_rows * 4 // 5], frame.iloc[train_rows * 4 // 5 :], "clicks", "impressions", cfg)
     files = {"model.txt": fitted.model_bytes(), "feature_spec.json": fitted.spec.to_json().encode(),
              "metrics.json": b"{}"}  # fmt: skip
     rows = synthetic_frame(batch, seed=11)

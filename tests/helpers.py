@@ -82,7 +82,7 @@ def tiny_model_files(seed: int = 7, rounds: int = 20) -> dict[str, bytes]:
     """model.txt, feature_spec.json and metrics.json of a small real LightGBM CTR model."""
     import json
 
-    from training.trainer import fit
+    from training.trainer import fit_frames
 
     frame = synthetic_examples(seed=seed)
     cfg = {
@@ -90,7 +90,7 @@ def tiny_model_files(seed: int = 7, rounds: int = 20) -> dict[str, bytes]:
                      "verbosity": -1, "num_threads": 1, "deterministic": True, "seed": seed},
         "num_boost_round": rounds, "early_stopping_rounds": rounds,
     }  # fmt: skip
-    fitted, _ = fit(frame.iloc[:300], frame.iloc[300:], "clicks", "impressions", cfg)
+    fitted, _ = fit_frames(frame.iloc[:300], frame.iloc[300:], "clicks", "impressions", cfg)
     return {
         "model.txt": fitted.model_bytes(),
         "feature_spec.json": fitted.spec.to_json().encode(),

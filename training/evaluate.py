@@ -33,9 +33,7 @@ def evaluate(pred: np.ndarray, holdout: pd.DataFrame, num: str, den: str) -> dic
     return result
 
 
-def base_rate_log_loss(train: pd.DataFrame, holdout: pd.DataFrame, num: str, den: str) -> float:
-    """Log loss on the holdout of a model that predicts the training base rate everywhere."""
-    rate = float(train[num].sum() / train[den].sum())
-    return metrics.log_loss(
-        np.full(len(holdout), rate), holdout[num].to_numpy(), holdout[den].to_numpy()
-    )
+def base_rate_log_loss(rate: float, holdout: pd.DataFrame, num: str, den: str) -> float:
+    """Log loss on the holdout of a model that predicts `rate` (the training split's base
+    rate, `Examples.base_rate`) everywhere."""
+    return metrics.log_loss(np.full(len(holdout), rate), holdout[num].to_numpy(), holdout[den].to_numpy())

@@ -5,7 +5,7 @@ the transform every scorer uses, are the model contract (`adctr.model.contract`)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,10 +21,16 @@ from adctr.model.contract import (
 )
 
 
-def fit_spec(
-    frame: pd.DataFrame, exclude: tuple[str, ...] = (), negative_sampling_rate: float | None = None
+def vocabularies(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Each categorical column's distinct non-null values in the frame, sorted (as
+    `training.dataset.Examples.vocabularies` answers for a split in the warehouse)."""
+    return {name: sorted(str(v) for v in frame[name].dropna().unique()) for name in CATEGORICAL}
+
+
+def spec_from_vocabularies(
+    vocabs: Mapping[str, list[str]], exclude: tuple[str, ...] = (), negative_sampling_rate: float | None = None
 ) -> FeatureSpec:
-    """Learn vocabularies from the training frame (sorted, so the spec is reproducible)."""
+    """The feature spec for the training split's vocabularies (sorted, so it is reproducible)."""
     unknown = sorted(set(exclude) - set(CATEGORICAL) - set(NUMERIC))
     if unknown:
         raise FeatureError(f"exclude_features names unknown features {unknown}")
@@ -32,12 +38,18 @@ def fit_spec(
     for name in CATEGORICAL:
         if name in exclude:
             continue
-        vocab = sorted(str(v) for v in frame[name].dropna().unique())
-        defs.append(FeatureDef(name, "categorical", name in REQUIRED, None, vocab))
+        defs.append(FeatureDef(name, "categorical", name in REQUIRED, None, sorted(vocabs.get(name, ()))))
     for name in NUMERIC:
         if name not in exclude:
             defs.append(FeatureDef(name, "numeric", name in REQUIRED, None, [], DERIVED.get(name)))
     return FeatureSpec(defs, negative_sampling_rate=negative_sampling_rate)
+
+
+def fit_spec(
+    frame: pd.DataFrame, exclude: tuple[str, ...] = (), negative_sampling_rate: float | None = None
+) -> FeatureSpec:
+    """Learn vocabularies from the training frame."""
+    return spec_from_vocabularies(vocabularies(frame), exclude, negative_sampling_rate)
 
 
 def check_finite(spec: FeatureSpec, columns: Sequence[np.ndarray], not_null: set[str], where: str) -> None:

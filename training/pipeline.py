@@ -23,7 +23,7 @@ from adctr.release import artifacts
 from training import champion as gate
 from training import plots
 from training.config import model_config
-from training.dataset import training_splits
+from training.dataset import plan_examples
 from training.evaluate import base_rate_log_loss, evaluate
 from training.trainer import fit
 
@@ -57,11 +57,12 @@ def train_candidate(
     cfg = model_config(model)
     num, den = cfg["label_numerator"], cfg["label_denominator"]
     table_id = cfg["examples_table"]
-    splits = training_splits(warehouse, cfg, snapshot_date)
+    examples = plan_examples(warehouse, cfg, snapshot_date)
     not_null = {c.name for c in get_schema(table_id).columns if c.required}
-    fitted, train_info = fit(splits.train, splits.valid, num, den, cfg, not_null)
-    candidate_eval = evaluate(fitted.predict(splits.holdout), splits.holdout, num, den)
-    baseline = base_rate_log_loss(splits.train, splits.holdout, num, den)
+    fitted, train_info = fit(examples, cfg, not_null)
+    holdout = examples.frame("holdout")
+    candidate_eval = evaluate(fitted.predict(holdout), holdout, num, den)
+    baseline = base_rate_log_loss(examples.base_rate("train"), holdout, num, den)
 
     champion_version = artifacts.latest_blessed(store, model, variant)
     champion_eval = None
@@ -70,7 +71,7 @@ def train_candidate(
             artifacts.read_file(store, model, variant, champion_version, contract.MODEL_FILE).decode(),
             artifacts.read_file(store, model, variant, champion_version, contract.FEATURE_SPEC_FILE).decode(),
         )
-        champion_eval = evaluate(champ.predict(splits.holdout), splits.holdout, num, den)
+        champion_eval = evaluate(champ.predict(holdout), holdout, num, den)
     decision = gate.decide(
         candidate_eval["overall"],
         champion_eval["overall"] if champion_eval else None,
@@ -81,7 +82,7 @@ def train_candidate(
         "model": model,
         "snapshot_date": snapshot_date.isoformat(),
         "examples_table": cfg["examples_table"],
-        "split_dates": splits.dates,
+        "split_dates": examples.dates,
         "training": train_info,
         "holdout": candidate_eval,
         "baseline": {"base_rate_log_loss": baseline},
@@ -94,7 +95,7 @@ def train_candidate(
     (out_dir / contract.MODEL_FILE).write_bytes(fitted.model_bytes())
     (out_dir / contract.FEATURE_SPEC_FILE).write_text(fitted.spec.to_json(), "utf-8")
     (out_dir / artifacts.METRICS_FILE).write_text(_dump(metrics_doc), "utf-8")
-    plots.calibration_curve(candidate_eval["reliability"], f"{model} holdout {splits.dates['holdout'][0]}..",
+    plots.calibration_curve(candidate_eval["reliability"], f"{model} holdout {examples.dates['holdout'][0]}..",
                             out_dir / plots.CALIBRATION_PNG)  # fmt: skip
     plots.feature_importance(list(train_info["feature_gain"]), list(train_info["feature_gain"].values()),
                              f"{model} feature importance", out_dir / plots.IMPORTANCE_PNG)  # fmt: skip

@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 from tests.helpers import scoring_service
 from tests.integration.conftest import HISTORY_DAYS as DAYS
 from training.config import model_config
-from training.dataset import training_splits
+from training.dataset import plan_examples
 
 RETRAIN = {"attribution_window_days": 1}
 PROMOTE = {**RETRAIN, "promote_reason": "e2e: operator promotes this run"}
@@ -128,7 +128,7 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     # features and with optional features missing.
     cfg = model_config("cvr")
     with get_warehouse() as wh:
-        holdout = training_splits(wh, cfg, DAYS[-1]).holdout.reset_index(drop=True)
+        holdout = plan_examples(wh, cfg, DAYS[-1]).frame("holdout")
     fitted = load_model(artifacts.read_file(store, "cvr", "main", 2, "model.txt").decode(),
                         artifacts.read_file(store, "cvr", "main", 2, "feature_spec.json").decode())  # fmt: skip
     instances = json_instances(holdout)

@@ -169,3 +169,41 @@ def test_nan_is_refused_in_a_feature_whose_column_is_required() -> None:
     spec = fit_spec(frame.reindex(columns=[*frame.columns, "industry", "campaign_objective", "ad_format"]))
     with pytest.raises(FeatureError, match="creative_impressions_7d has 1 NaN values but its column is REQUIRED"):
         check_finite(spec, feature_columns(spec, frame), {"creative_impressions_7d"}, "training split")
+
+
+def test_splits_are_planned_in_the_warehouse_and_streamed_in_key_order(wh) -> None:  # noqa: ANN001
+    """Training never holds a split as one frame: it plans the dates and counts with an
+    aggregate query and streams each split in batches. The batches, put together, are the
+    split's rows in key order, rows without trials left out, as many as the plan counted."""
+    import pandas as pd
+
+    from training.config import model_config
+    from training.dataset import KEY_COLUMNS, plan_examples
+
+    wh.execute_native("update training.ctr_examples set impressions = 0, clicks = 0 where creative_id like '%1'")
+    examples = plan_examples(wh, model_config("ctr"), END, batch_rows=997)
+    batches = list(examples.batches("train"))
+    streamed = pd.concat(batches, ignore_index=True)
+    assert len(batches) > 3 and max(len(b) for b in batches) <= 997
+    assert len(streamed) == examples.rows("train") and (streamed["impressions"] > 0).all()
+    keys = streamed[list(KEY_COLUMNS)].astype(str).apply(tuple, axis=1)
+    assert keys.is_monotonic_increasing and keys.is_unique
+    assert sorted(streamed["report_date"].astype(str).unique()) == examples.dates["train"]
+    total, usable = wh.execute_native(
+        "select count(*), count(*) filter (where impressions > 0) from training.ctr_examples "
+        f"where snapshot_date = '{END}' and report_date <= '{examples.dates['train'][-1]}'"
+    )[0]
+    assert usable == len(streamed) < total
+    assert examples.base_rate("train") == streamed["clicks"].sum() / streamed["impressions"].sum()
+
+
+def test_a_table_changed_between_planning_and_reading_is_refused(wh) -> None:  # noqa: ANN001
+    from training.config import model_config
+    from training.dataset import plan_examples
+
+    examples = plan_examples(wh, model_config("ctr"), END)
+    wh.execute_native(f"delete from training.ctr_examples where report_date = '{examples.dates['valid'][0]}' "
+                      "and creative_id like '%7'")  # fmt: skip
+    assert len(list(examples.batches("train"))) > 0
+    with pytest.raises(DatasetError, match="the valid split planned .* rows and read .*; the table changed"):
+        list(examples.batches("valid"))

@@ -268,6 +268,29 @@ def test_query_arrow_pages_through_results(wh: BigQueryWarehouse, bq: FakeBigQue
     assert len([p for p in pages if p]) >= 2  # 7 rows in pages of 2
 
 
+def test_query_arrow_batches_streams_pages_in_order_guarded(wh: BigQueryWarehouse, bq: FakeBigQuery) -> None:
+    """What training reads a split with: the result in order, a page at a time, after the same
+    dry run and with the same maximumBytesBilled as a whole-table query."""
+    rows = tuple((date(2026, 11, d), d * 10) for d in range(1, 8))
+    bq.answer(
+        "from training.ctr_examples",
+        bytes_processed=5 * MB,
+        referenced_tables=("training.ctr_examples",),
+        schema=(("report_date", "DATE"), ("clicks", "INT64")),
+        rows=rows,
+    )
+    sql = "select report_date, clicks from training.ctr_examples where snapshot_date = @ds order by report_date"
+
+    batches = list(wh.query_arrow_batches(sql, {"ds": DAY}, rows_per_batch=3))
+
+    assert [tuple(r.values()) for b in batches for r in b.to_pylist()] == list(rows)
+    assert len(batches) >= 3 and max(b.num_rows for b in batches) <= 3
+    (dry,), (job,) = _query_jobs(bq)
+    assert dry["query"]["query"] == job["query"]["query"] == sql
+    assert job["query"]["maximumBytesBilled"] == str(11 * MB)  # 10 MB minimum per table + 10%
+    assert {c.args.get("maxResults") for c in bq.calls("jobs.getQueryResults")} >= {"3"}
+
+
 def test_column_types_reads_the_table_in_schema_file_names(
     wh: BigQueryWarehouse, bq: FakeBigQuery
 ) -> None:

@@ -47,11 +47,13 @@ def test_missing_required_feature_is_an_error_naming_it() -> None:
         transform(spec, _frame().drop(columns=["device"]))
 
 
-def test_training_dataset_from_feature_columns_gives_the_model_the_matrix_gives() -> None:
-    """training.trainer builds its Dataset from Arrow feature columns (int64 and float64
-    columns without a copy) instead of `transform`'s matrix: the trained model must be the same,
-    bit for bit, with int64 counts, NaN rates, categoricals (one level unseen by the spec), the
-    derived weekday and a feature left out of the frame."""
+@pytest.mark.parametrize("batch_rows", [3000, 700], ids=["one_batch", "five_batches"])
+def test_training_dataset_from_streamed_batches_gives_the_model_the_matrix_gives(tmp_path, batch_rows) -> None:  # noqa: ANN001
+    """training.trainer builds its Dataset from the split's batches, spilled as float64 Arrow
+    columns to a memory-mapped file, instead of `transform`'s matrix of the whole split: the
+    trained model must be the same, bit for bit, however the split is cut into batches, with
+    int64 counts, NaN rates, categoricals (one level unseen by the spec), the derived weekday
+    and a feature left out of the frame."""
     import lightgbm as lgb
     from adctr.model.contract import feature_columns
 
@@ -71,6 +73,8 @@ def test_training_dataset_from_feature_columns_gives_the_model_the_matrix_gives(
     label, weight = label_and_weight(frame, "clicks", "impressions", None)
     from_matrix = lgb.train(params, lgb.Dataset(transform(spec, frame), label=label, weight=weight,
                                                 **lightgbm_params_for(spec)), num_boost_round=30)  # fmt: skip
-    from_columns = lgb.train(params, _dataset(spec, frame, "clicks", "impressions", set(), "training split"),
-                             num_boost_round=30)  # fmt: skip
+    batches = [frame.iloc[i : i + batch_rows] for i in range(0, len(frame), batch_rows)]
+    dataset, rows = _dataset(spec, iter(batches), "clicks", "impressions", set(), "training split", params, tmp_path)
+    assert rows == len(frame) and list(tmp_path.iterdir()) == []  # the spill file is gone once built
+    from_columns = lgb.train(params, dataset, num_boost_round=30)
     assert from_columns.model_to_string() == from_matrix.model_to_string()

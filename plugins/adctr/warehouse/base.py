@@ -18,6 +18,8 @@ from adctr.core.errors import PermanentError
 from adctr.core.names import safe_name
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pyarrow as pa
 
     from adctr.core.table_schemas import TableSchema
@@ -128,6 +130,13 @@ class Warehouse(ABC):
     @abstractmethod
     def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
         """Run a BigQuery-dialect SELECT and return the result as Arrow."""
+
+    @abstractmethod
+    def query_arrow_batches(
+        self, sql: str, query_params: QueryParams | None = None, rows_per_batch: int = 262_144
+    ) -> "Iterator[pa.RecordBatch]":
+        """Run a BigQuery-dialect SELECT and stream its result as Arrow record batches, in the
+        query's order, so a reader of millions of rows never holds them all at once."""
 
     @abstractmethod
     def column_types(self, schema: "TableSchema") -> dict[str, str]:

@@ -28,6 +28,8 @@ from adctr.warehouse.base import (
 from adctr.warehouse.cost import CostPolicy, sql_file_of
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pyarrow as pa
 
     from adctr.core.table_schemas import TableSchema
@@ -391,6 +393,26 @@ class BigQueryWarehouse(Warehouse):
         # bigquery.storage_read_api. The client waits with maxResults=0, so with the Storage
         # API on it reads every result that way, however small.
         return result.to_arrow(create_bqstorage_client=self.storage_read_api)
+
+    def query_arrow_batches(
+        self, sql: str, query_params: QueryParams | None = None, rows_per_batch: int = 262_144
+    ) -> "Iterator[pa.RecordBatch]":
+        """The result's pages (REST) or streams (Storage Read API, one stream when the query
+        has an ORDER BY, so order is kept) as Arrow record batches; `rows_per_batch` bounds the
+        REST page size, the Storage API sizes its own batches."""
+        labels = JobLabels.from_environment()
+        source = f"query `{' '.join(sql.split())[:80]}` (task {labels.task_id})"
+        limit = self._max_bytes_billed(sql, query_params, labels, source)
+        config = self._query_config(query_params, labels=labels.as_dict(), maximum_bytes_billed=limit)
+        from google.api_core.exceptions import GoogleAPICallError
+
+        try:
+            result = self._client().query(sql, job_config=config, location=self.location).result(page_size=rows_per_batch)
+            # The client's own Storage Read API client, as to_arrow(create_bqstorage_client=True) makes.
+            storage = self._client()._ensure_bqstorage_client() if self.storage_read_api else None
+            yield from result.to_arrow_iterable(bqstorage_client=storage)
+        except GoogleAPICallError as exc:
+            raise WarehouseError(f"BigQuery query failed ({source}): {exc}") from exc
 
     def column_types(self, schema: "TableSchema") -> dict[str, str]:
         legacy = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}

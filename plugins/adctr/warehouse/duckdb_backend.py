@@ -274,6 +274,19 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
 
+    def query_arrow_batches(
+        self, sql: str, query_params: QueryParams | None = None, rows_per_batch: int = 262_144
+    ) -> "Iterator[pa.RecordBatch]":
+        """Batches of DuckDB's streaming result; the connection (and the file's lock) is held
+        until the last batch is read or the iterator is closed."""
+        duck_sql = transpile(sql)
+        with self.connect() as con:
+            try:
+                reader = _int64_sums(con.sql(duck_sql, params=query_params or None)).fetch_record_batch(rows_per_batch)
+                yield from reader
+            except duckdb.Error as exc:
+                raise WarehouseError(f"query failed on DuckDB: {exc}\n{duck_sql}") from exc
+
     def execute_native(self, sql: str, params: list[object] | dict[str, object] | None = None) -> list[tuple]:
         """Run DuckDB SQL as is (tests, checksums, hand inspection)."""
         with self.connect() as con:
