@@ -293,9 +293,9 @@ def _partition_of(ti: dict[str, Any]) -> date:
 
 
 def child_training_floor(db: str, model: str, trees: int, snapshot: str) -> dict[str, Any]:
-    """Bare lightgbm.train on the model's training rows already in memory (Arrow feature
-    columns, as the trainer builds its Dataset: the matrix of 28M rows would not fit beside
-    the frame), `trees` rounds, no validation set."""
+    """Bare lightgbm.train on the model's training rows already in memory (float64 Arrow
+    feature columns, the trainer's spill file without the file, filled from the split's
+    batches, not from a frame of the window), `trees` rounds, no validation set."""
     import lightgbm as lgb
     import numpy as np
     import pyarrow as pa

@@ -24,15 +24,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: its shared helpers
-from peak_rss import peak_rss_mb  # noqa: E402
+from peak_rss import AnonPeak, peak_rss_mb  # noqa: E402
 
 END = date(2026, 11, 20)
 DAYS = 28
 
 
-def make_examples(path: Path, rows: int, seed: int = 7) -> None:
-    """`rows` synthetic training.ctr_examples rows over 28 days, with a learnable signal."""
+def make_examples(path: Path, rows: int, seed: int = 7, chunk_rows: int = 1_000_000) -> None:
+    """`rows` synthetic training.ctr_examples rows over 28 days, with a learnable signal,
+    generated and written `chunk_rows` at a time (28M rows at once would not fit in memory)."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
     from adctr.core.table_schemas import get_schema
     from adctr.model.contract import NUMERIC
     from adctr.warehouse.duckdb_backend import DuckDBWarehouse
@@ -40,46 +42,58 @@ def make_examples(path: Path, rows: int, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     schema = get_schema("training.ctr_examples")
     creatives = max(1, rows // (DAYS * 6))
-    idx = np.arange(rows)
-    creative = idx % creatives
-    quality = rng.normal(0, 0.7, creatives)[creative]
-    imps = rng.integers(50, 5000, rows)
-    ctr = 1 / (1 + np.exp(-(-3.6 + quality)))
-    clicks = rng.binomial(imps, ctr)
-    cols: dict[str, object] = {
-        "snapshot_date": pa.array([END] * rows, pa.date32()),
-        "report_date": pa.array(np.datetime64(END - timedelta(days=DAYS - 1)) + (idx // (rows // DAYS + 1)).astype("timedelta64[D]")),
-        "medium": pa.array(np.array(["yahoo_ads", "google_ads", "meta"])[idx % 3]),
-        "device": pa.array(np.array(["mobile", "desktop", "tablet"])[(idx // 3) % 3]),
-        "advertiser_id": pa.array(np.char.add("adv", (creative // 100).astype(str))),
-        "campaign_id": pa.array(np.char.add("c", (creative // 20).astype(str))),
-        "ad_group_id": pa.array(np.char.add("g", (creative // 5).astype(str))),
-        "creative_id": pa.array(np.char.add("cr", creative.astype(str))),
-        "industry": pa.array(np.array(["finance", "travel", "retail", "games", "education"])[creative % 5]),
-        "campaign_objective": pa.array(np.array(["traffic", "conversions"])[creative % 2]),
-        "ad_format": pa.array(np.array(["text", "image", "video"])[creative % 3]),
-        "impressions": pa.array(imps),
-        "clicks": pa.array(clicks),
-    }
-    for name in NUMERIC:
-        if name.endswith(("_impressions_7d", "_impressions_28d")):
-            cols[name] = pa.array(rng.integers(0, 100_000, rows))
-        elif "_ctr_" in name:
-            cols[name] = pa.array(np.clip(ctr + rng.normal(0, 0.004, rows), 0, 1))
-        elif "_cvr_" in name:
-            cols[name] = pa.array(rng.uniform(0, 0.1, rows))
-        elif name != "day_of_week":
-            cols[name] = pa.array(rng.integers(0, 60, rows))
-    names = [c for c in schema.column_names if c in cols]
-    table = pa.table({n: cols[n] for n in names})
-    table = table.append_column("conversions", pa.array(np.zeros(rows, dtype=np.int64))) if "conversions" in schema.column_names else table
-    full = pa.table({c.name: table[c.name] if c.name in table.column_names else pa.nulls(rows) for c in schema.columns})
-    DuckDBWarehouse(path).replace_partition_from_arrow(schema, END, full.cast(schema.arrow_schema()))
+    qualities = rng.normal(0, 0.7, creatives)
+    first_day = np.datetime64(END - timedelta(days=DAYS - 1))
+    warehouse = DuckDBWarehouse(path)
+    warehouse.ensure_table(schema)
+    with tempfile.TemporaryDirectory(dir=path.parent) as parts:
+        for part, lo in enumerate(range(0, rows, chunk_rows)):
+            idx = np.arange(lo, min(rows, lo + chunk_rows))
+            n = len(idx)
+            creative = idx % creatives
+            imps = rng.integers(50, 5000, n)
+            ctr = 1 / (1 + np.exp(-(-3.6 + qualities[creative])))
+            cols: dict[str, object] = {
+                "snapshot_date": pa.array([END] * n, pa.date32()),
+                "report_date": pa.array(first_day + (idx // (rows // DAYS + 1)).astype("timedelta64[D]")),
+                "medium": pa.array(np.array(["yahoo_ads", "google_ads", "meta"])[idx % 3]),
+                "device": pa.array(np.array(["mobile", "desktop", "tablet"])[(idx // 3) % 3]),
+                "advertiser_id": pa.array(np.char.add("adv", (creative // 100).astype(str))),
+                "campaign_id": pa.array(np.char.add("c", (creative // 20).astype(str))),
+                "ad_group_id": pa.array(np.char.add("g", (creative // 5).astype(str))),
+                "creative_id": pa.array(np.char.add("cr", creative.astype(str))),
+                "industry": pa.array(np.array(["finance", "travel", "retail", "games", "education"])[creative % 5]),
+                "campaign_objective": pa.array(np.array(["traffic", "conversions"])[creative % 2]),
+                "ad_format": pa.array(np.array(["text", "image", "video"])[creative % 3]),
+                "impressions": pa.array(imps),
+                "clicks": pa.array(rng.binomial(imps, ctr)),
+                "conversions": pa.array(np.zeros(n, dtype=np.int64)),
+            }
+            for name in NUMERIC:
+                if name.endswith(("_impressions_7d", "_impressions_28d")):
+                    cols[name] = pa.array(rng.integers(0, 100_000, n))
+                elif "_ctr_" in name:
+                    cols[name] = pa.array(np.clip(ctr + rng.normal(0, 0.004, n), 0, 1))
+                elif "_cvr_" in name:
+                    cols[name] = pa.array(rng.uniform(0, 0.1, n))
+                elif name != "day_of_week":
+                    cols[name] = pa.array(rng.integers(0, 60, n))
+            full = pa.table({c.name: cols[c.name] if c.name in cols else pa.nulls(n) for c in schema.columns})
+            pq.write_table(full.cast(schema.arrow_schema()), Path(parts) / f"{part:05d}.parquet")
+        names = ", ".join(schema.column_names)
+        warehouse.execute_native(f"insert into {schema.table_id} ({names}) select {names} from read_parquet('{parts}/*.parquet')")
 
+
+def _configured(path: str):  # noqa: ANN202
+    """The warehouse at `path` with config/warehouse.yaml's DuckDB settings (memory_limit), as
+    the Airflow tasks get it: without the limit DuckDB's buffer pool may grow to 80% of RAM."""
+    from adctr.warehouse import get_warehouse
+
+    os.environ["ADCTR_DUCKDB_PATH"] = path
+    return get_warehouse()
 
 
 def child_ours(path: str, rounds: int) -> dict:
-    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     from training.config import model_config
     from training.dataset import plan_examples
@@ -88,20 +102,20 @@ def child_ours(path: str, rounds: int) -> dict:
 
     cfg = {**model_config("ctr"), "num_boost_round": rounds}
     start = time.perf_counter()
-    examples = plan_examples(DuckDBWarehouse(path), cfg, END)
-    read_s = time.perf_counter() - start  # planning: one aggregate query; the splits stream during fit
-    fitted, info = fit(examples, cfg)
-    holdout = examples.frame("holdout")
-    result = evaluate(fitted.predict(holdout), holdout, "clicks", "impressions")
-    seconds = time.perf_counter() - start
+    with AnonPeak() as anon:
+        examples = plan_examples(_configured(path), cfg, END)
+        read_s = time.perf_counter() - start  # planning: one aggregate query; the splits stream during fit
+        fitted, info = fit(examples, cfg)
+        holdout = examples.frame("holdout")
+        result = evaluate(fitted.predict(holdout), holdout, "clicks", "impressions")
+        seconds = time.perf_counter() - start
     return {"seconds": seconds, "plan_s": read_s, "trees": info["num_trees"], "train_rows": info["train_rows"],
-            "log_loss": result["overall"]["log_loss"], "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+            "log_loss": result["overall"]["log_loss"], "peak_rss_mb": peak_rss_mb(), "peak_anon_mb": anon.mb}  # fmt: skip
 
 
 def child_floor(path: str, trees: int) -> dict:
     import lightgbm as lgb
     from adctr.model.contract import CATEGORICAL, feature_columns
-    from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
     from training.config import model_config
     from training.dataset import plan_examples
@@ -109,7 +123,7 @@ def child_floor(path: str, trees: int) -> dict:
     from training.trainer import label_and_weight
 
     cfg = model_config("ctr")
-    examples = plan_examples(DuckDBWarehouse(path), cfg, END)
+    examples = plan_examples(_configured(path), cfg, END)
     spec = spec_from_vocabularies(examples.vocabularies(CATEGORICAL))
     # The training matrix filled batch by batch (the whole split as a frame beside it would
     # not fit at 28M rows), then handed to LightGBM as it is.
@@ -124,9 +138,10 @@ def child_floor(path: str, trees: int) -> dict:
         label[at:end], n[at:end] = label_and_weight(frame, "clicks", "impressions", None)
         at = end
     start = time.perf_counter()
-    data = lgb.Dataset(matrix, label=label, weight=n, **lightgbm_params_for(spec))
-    lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+    with AnonPeak() as anon:
+        data = lgb.Dataset(matrix, label=label, weight=n, **lightgbm_params_for(spec))
+        lgb.train(dict(cfg["lightgbm"]), data, num_boost_round=trees)
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb(), "peak_anon_mb": anon.mb}
 
 
 def _child(*args: str) -> dict:
@@ -146,8 +161,10 @@ def run(rows: int = 5_000_000, rounds: int = 100) -> dict:
     return {
         "rows": rows, "train_rows": ours["train_rows"], "trees": ours["trees"],
         "ours_s": round(ours["seconds"], 2), "ours_plan_s": round(ours["plan_s"], 2),
-        "ours_peak_rss_mb": round(ours["peak_rss_mb"]), "holdout_log_loss": round(ours["log_loss"], 5),
+        "ours_peak_rss_mb": round(ours["peak_rss_mb"]), "ours_peak_anon_mb": round(ours["peak_anon_mb"]),
+        "holdout_log_loss": round(ours["log_loss"], 5),
         "floor_s": round(floor["seconds"], 2), "floor_peak_rss_mb": round(floor["peak_rss_mb"]),
+        "floor_peak_anon_mb": round(floor["peak_anon_mb"]),
         "ratio": round(ours["seconds"] / floor["seconds"], 3),
     }  # fmt: skip
 
