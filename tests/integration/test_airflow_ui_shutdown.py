@@ -143,7 +143,10 @@ def test_a_signal_stops_every_process_the_command_started(tmp_path: Path, stop: 
             os.killpg(ui.pid, signal.SIGINT)
         else:
             ui.send_signal(signal.SIGTERM)
-        ui.wait(timeout=60)  # default --stop-timeout 30 s, then SIGTERM and SIGKILL
+        try:
+            ui.wait(timeout=60)  # default --stop-timeout 30 s, then SIGTERM and SIGKILL
+        except subprocess.TimeoutExpired:  # the command's log says which escalation it was in
+            raise AssertionError(f"airflow-ui still running 60 s after {stop}:\n{log.read_text()[-4000:]}") from None
         # When the command is back (the shell prompt returns), nothing it started runs on.
         survivors = _processes_in(sessions)
         print(f"{stop}: the command exited after {time.monotonic() - stopping:.1f}s")

@@ -19,7 +19,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -62,29 +63,84 @@ def _pgid(proc: psutil.Process) -> int | None:
         return None
 
 
-def stop_session(leader: int, timeout: float) -> list[psutil.Process]:
-    """Stop the session of `leader`: SIGTERM to the processes of its own group (Airflow's
-    components shut down gracefully on it), SIGINT to those Airflow moved to groups of their own
-    (running tasks: the task runner fails the task and exits on SIGINT, while SIGTERM only runs
-    the operator's on_kill, as Airflow's own supervisor escalates); SIGTERM to everything left
-    after `timeout` s, SIGKILL 5 s later (at once on a second Ctrl-C). Returns the processes
-    still alive after that (none)."""
+def stop_session(leader: int, timeout: float, interrupt_grace: float = 5.0) -> list[psutil.Process]:
+    """Stop the session of `leader` (`airflow standalone`) and wait for every process of it.
+
+    - SIGTERM to the processes of the leader's own group: Airflow's components shut down
+      gracefully on it.
+    - SIGINT to those Airflow moved to groups of their own (running tasks: the task runner fails
+      the task and exits on SIGINT, while SIGTERM only runs the operator's on_kill). After
+      `interrupt_grace` s, SIGTERM to what is left of them and to processes that appeared
+      meanwhile, as Airflow's own supervisor escalates SIGINT -> SIGTERM.
+    - The components get up to `timeout` s. Once the leader itself has exited, what is left has
+      nobody to stop it (an idle LocalExecutor worker outlives the first SIGTERM, and the
+      multiprocessing resource tracker waits for it): it gets SIGTERM then, not after the
+      whole `timeout`.
+    - SIGKILL 5 s after that (at once on a second Ctrl-C).
+
+    Returns the processes still alive after that (none). Each escalation says which processes
+    it waited for."""
     members = session_processes(leader)
-    for proc in members:
-        _signal({proc}, signal.SIGTERM if _pgid(proc) == leader else signal.SIGINT)
+    terminated = {p for p in members if _pgid(p) == leader}
+    _signal(terminated, signal.SIGTERM)
+    _signal(members - terminated, signal.SIGINT)
+    grace = min(interrupt_grace, timeout)
     try:
-        for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            _, alive = psutil.wait_procs(members, timeout=wait)
-            members = set(alive) | session_processes(leader)
-            if not members:
-                return []
-            _signal(members, signum)
+        members = _wait_gone(members, grace) | session_processes(leader)
+        late = members - terminated
+        if late:
+            _escalate(late, signal.SIGTERM, f"{grace:.0f}s after SIGINT")
+        start = time.monotonic()
+        members = _wait_gone(members, timeout - grace, until=lambda: not _alive_pid(leader)) | session_processes(leader)
+        if members:
+            waited = "after the leader exited" if not _alive_pid(leader) else f"after {timeout:.0f}s"
+            _escalate(members, signal.SIGTERM, f"{waited} ({time.monotonic() - start + grace:.0f}s)")
+            members = _wait_gone(members, 5.0) | session_processes(leader)
+            if members:
+                _escalate(members, signal.SIGKILL, "5s after SIGTERM")
     except KeyboardInterrupt:
         print("Killing the remaining Airflow processes", flush=True)
         members = {p for p in members if p.is_running()} | session_processes(leader)
         _signal(members, signal.SIGKILL)
-    _, alive = psutil.wait_procs(members, timeout=10)
-    return [p for p in alive if _alive(p)]
+    return sorted(_wait_gone(members, 10.0), key=lambda p: p.pid)
+
+
+def _escalate(procs: set[psutil.Process], signum: int, when: str) -> None:
+    print(f"{len(procs)} processes still running {when}, sending {signal.Signals(signum).name}: {_names(procs)}",
+          flush=True)  # fmt: skip
+    _signal(procs, signum)
+
+
+def _alive_pid(pid: int) -> bool:
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(
+    procs: set[psutil.Process], timeout: float, until: Callable[[], bool] | None = None
+) -> set[psutil.Process]:
+    """Wait up to `timeout` s (or until `until()` holds) for `procs` to exit; the ones still
+    alive. A zombie has exited (it holds nothing but its exit status until its parent reaps
+    it), so it counts as gone: psutil.wait_procs would wait out the whole timeout for a zombie
+    that is not our child."""
+    deadline = time.monotonic() + timeout
+    alive = {p for p in procs if _alive(p)}
+    while alive and time.monotonic() < deadline and not (until and until()):
+        psutil.wait_procs(alive, timeout=0.2)  # reaps our own children, sleeps otherwise
+        alive = {p for p in alive if _alive(p)}
+    return alive
+
+
+def _names(procs: set[psutil.Process]) -> str:
+    names = []
+    for proc in sorted(procs, key=lambda p: p.pid):
+        try:
+            names.append(f"{proc.pid} {' '.join(proc.cmdline())[:60]}")
+        except psutil.Error:
+            names.append(str(proc.pid))
+    return "; ".join(names)
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -110,10 +166,13 @@ def run_session(command: Sequence[str], env: dict[str, str], stop_timeout: float
         print("\nStopping Airflow (every process it started)...", flush=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        started = time.monotonic()
         survivors = stop_session(proc.pid, stop_timeout)
         proc.wait()
         if survivors:
-            print(f"Could not stop: {sorted(p.pid for p in survivors)}", file=sys.stderr, flush=True)
+            print(f"Could not stop: {_names(set(survivors))}", file=sys.stderr, flush=True)
+        else:
+            print(f"Airflow stopped in {time.monotonic() - started:.1f}s", flush=True)
     return code
 
 
