@@ -13,6 +13,7 @@ file the kernel can drop. A 24M-row training split costs ~10 GB of scratch disk,
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,7 +48,9 @@ def _dataset(
     value as a double either way), so the Dataset, and the model, equal the ones built from
     `transform`'s matrix of the whole split (tests/unit/test_features.py)."""
     schema = pa.schema([(name, pa.float64()) for name in spec.names])
-    path = Path(tempfile.mkstemp(dir=scratch, prefix="split.", suffix=".arrow")[1])
+    fd, name = tempfile.mkstemp(dir=scratch, prefix="split.", suffix=".arrow")
+    os.close(fd)  # reopened below by Arrow's writer
+    path = Path(name)
     labels: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     try:

@@ -3,8 +3,10 @@ terminated as soon as the session's leader has exited, not after the whole grace
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -48,3 +50,50 @@ def test_what_outlives_the_first_sigterm_is_stopped_once_the_leader_has_exited(c
             except (psutil.NoSuchProcess, ProcessLookupError):
                 pass
         leader.wait(timeout=10)
+
+
+RUNNER = """
+import sys
+from adctr.local.airflow_ui import run_session
+sys.exit(run_session([sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"], {}, 30))
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_the_session_even_when_sigint_was_inherited_ignored(tmp_path) -> None:  # noqa: ANN001
+    """A script's background job starts with SIGINT ignored (POSIX shells without job control
+    do that) and Python keeps it so; the command must still stop on Ctrl-C."""
+    import signal
+
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        runner = subprocess.Popen(
+            [sys.executable, "-c", RUNNER], stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while b"up" not in out.read_bytes():
+            assert runner.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        sessions = {p for p in psutil.process_iter() if _sid(p.pid) in {runner.pid, *_child_sids(runner.pid)}}
+        os.killpg(runner.pid, signal.SIGINT)
+        runner.wait(timeout=30)
+        assert "Airflow stopped in" in out.read_text(), out.read_text()
+        assert not [p for p in sessions if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and p.pid != runner.pid]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(timeout=10)
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def _child_sids(pid: int) -> set[int]:
+    return {s for c in psutil.Process(pid).children(recursive=True) if (s := _sid(c.pid)) is not None}

@@ -156,19 +156,27 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run_session(command: Sequence[str], env: dict[str, str], stop_timeout: float) -> int:
     """Run `command` in a session of its own until it exits or this process gets SIGINT/SIGTERM;
-    either way, no process of that session outlives this call."""
+    either way, no process of that session outlives this call.
+
+    Both signals get an explicit handler, held until the session is stopped (a second one
+    kills at once). A command started from a script's background job inherits SIGINT ignored
+    (POSIX shells do that without job control), and Python then leaves it ignored: Ctrl-C
+    would do nothing at all (CI ran the tests that way)."""
     proc = subprocess.Popen(list(command), env=env, start_new_session=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
         code = proc.wait()
     except KeyboardInterrupt:
         print("\nStopping Airflow (every process it started)...", flush=True)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         started = time.monotonic()
-        survivors = stop_session(proc.pid, stop_timeout)
-        proc.wait()
+        try:
+            survivors = stop_session(proc.pid, stop_timeout)
+            proc.wait()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         if survivors:
             print(f"Could not stop: {_names(set(survivors))}", file=sys.stderr, flush=True)
         else:
