@@ -111,8 +111,13 @@ class Examples:
             )
 
 
+def _bad_label(num: str, den: str) -> str:
+    """SQL predicate of a row whose label rate num/den is not a rate in [0, 1]."""
+    return f"{num} is null or {den} is null or {num} < 0 or {den} < 0 or {num} > {den}"
+
+
 def _day_counts(warehouse, table_id: str, snapshot_date: date, num: str, den: str) -> list[dict[str, Any]]:  # noqa: ANN001
-    bad = f"{num} is null or {den} is null or {num} < 0 or {den} < 0 or {num} > {den}"
+    bad = _bad_label(num, den)
     result = warehouse.query_arrow(
         f"select report_date, count(*) as all_rows, countif({bad}) as bad_rows, countif({den} > 0) as usable_rows, "
         f"sum(if({den} > 0, {num}, 0)) as positives, sum(if({den} > 0, {den}, 0)) as trials "
@@ -125,7 +130,7 @@ def _day_counts(warehouse, table_id: str, snapshot_date: date, num: str, den: st
 def _first_bad_label(warehouse, table_id: str, snapshot_date: date, num: str, den: str, count: int) -> DatasetError:  # noqa: ANN001
     rows = warehouse.query_arrow(
         f"select {', '.join(KEY_COLUMNS)}, {num}, {den} from {table_id} where snapshot_date = @snapshot_date "
-        f"and ({num} is null or {den} is null or {num} < 0 or {den} < 0 or {num} > {den}) "
+        f"and ({_bad_label(num, den)}) "
         f"order by {', '.join(KEY_COLUMNS)} limit 1",
         {"snapshot_date": snapshot_date},
     ).to_pylist()

@@ -375,7 +375,11 @@ class BigQueryWarehouse(Warehouse):
             setattr(config, key, value)
         return config
 
-    def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
+    def _guarded_query(
+        self, sql: str, query_params: QueryParams | None, page_size: int | None = None
+    ) -> tuple[Any, str]:
+        """Run a SELECT under its DAG's budget (dry run first, maximumBytesBilled) with the
+        task's labels; the finished job's row iterator, and how errors name the query."""
         labels = JobLabels.from_environment()
         first_line = " ".join(sql.split())[:80]
         source = f"query `{first_line}` (task {labels.task_id})"
@@ -386,9 +390,13 @@ class BigQueryWarehouse(Warehouse):
         from google.api_core.exceptions import GoogleAPICallError
 
         try:
-            result = self._client().query(sql, job_config=config, location=self.location).result()
+            job = self._client().query(sql, job_config=config, location=self.location)
+            return job.result(page_size=page_size), source
         except GoogleAPICallError as exc:
             raise WarehouseError(f"BigQuery query failed ({source}): {exc}") from exc
+
+    def query_arrow(self, sql: str, query_params: QueryParams | None = None) -> "pa.Table":
+        result, _ = self._guarded_query(sql, query_params)
         # Storage Read API (gRPC) or REST pages of jobs.getQueryResults: config
         # bigquery.storage_read_api. The client waits with maxResults=0, so with the Storage
         # API on it reads every result that way, however small.
@@ -400,14 +408,10 @@ class BigQueryWarehouse(Warehouse):
         """The result's pages (REST) or streams (Storage Read API, one stream when the query
         has an ORDER BY, so order is kept) as Arrow record batches; `rows_per_batch` bounds the
         REST page size, the Storage API sizes its own batches."""
-        labels = JobLabels.from_environment()
-        source = f"query `{' '.join(sql.split())[:80]}` (task {labels.task_id})"
-        limit = self._max_bytes_billed(sql, query_params, labels, source)
-        config = self._query_config(query_params, labels=labels.as_dict(), maximum_bytes_billed=limit)
         from google.api_core.exceptions import GoogleAPICallError
 
+        result, source = self._guarded_query(sql, query_params, page_size=rows_per_batch)
         try:
-            result = self._client().query(sql, job_config=config, location=self.location).result(page_size=rows_per_batch)
             # The client's own Storage Read API client, as to_arrow(create_bqstorage_client=True) makes.
             storage = self._client()._ensure_bqstorage_client() if self.storage_read_api else None
             yield from result.to_arrow_iterable(bqstorage_client=storage)
