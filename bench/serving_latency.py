@@ -1,6 +1,6 @@
 """Scoring service latency and throughput vs. bare `Booster.predict` on the same rows.
 
-    python bench/serving_latency.py [--rounds 200] [--requests 400]
+    python bench/serving_latency.py [--rounds 200] [--requests 400] [--predictor compiled|booster]
 
 One CTR model (LightGBM, the production parameters of config/models.yaml, `--rounds` trees)
 is published and copied into slot `ctr0`; `python -m adctr.serving` serves it in its own
@@ -9,6 +9,8 @@ p50/p99 latency and throughput (sequential requests over one keep-alive connecti
 - the floor: `Booster.predict` on the already-transformed float matrix of the same rows;
 - the library: `VersionReader` + loose interface + feature transform + predict, in process
   (what the service adds on top of that is HTTP, JSON and FastAPI).
+Both serve with `--predictor` (default: config/slots.yaml `serving.predictor`): the compiled
+trees, proved against the booster when the version loads, or `Booster.predict` itself.
 """
 
 from __future__ import annotations
@@ -81,12 +83,14 @@ def _timed(fn, n: int) -> list[float]:  # noqa: ANN001
     return out
 
 
-def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000) -> dict:
+def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows: int = 20000,
+        predictor: str | None = None) -> dict:  # fmt: skip
     import requests
     from adctr.core import settings
     from adctr.core.storage import LocalStore
     from adctr.model.contract import transform
     from adctr.release import artifacts
+    from adctr.serving.compiled import PredictorConfig
     from adctr.serving.instances import arrow_request_body, json_instances
     from adctr.serving.reader import VersionReader
 
@@ -114,9 +118,13 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
         store = LocalStore(tmp)
         version = artifacts.publish(store, "ctr", "main", files, {"blessed": True}).version
         artifacts.copy_version(store, "models/ctr/main", version, "serving/ctr0")
-        reader = VersionReader(store, "serving/ctr0")
+        serving_cfg = settings.load_config("slots").get("serving") or {}
+        config = PredictorConfig.from_config({**serving_cfg, **({"predictor": predictor} if predictor else {})})
+        reader = VersionReader(store, "serving/ctr0", predictor=config)
         reader.poll()
         lib = reader.get()
+        lib.predictor.wait(300)  # measured on the engine that serves once the version is ready
+        result["predictor"] = lib.predictor.describe()
         np.testing.assert_allclose(lib.predict(many), fitted.predict(rows), rtol=0, atol=1e-12)
         result["library"] = {
             "1": _percentiles(_timed(lambda: lib.predict(one), n1)),
@@ -128,7 +136,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)])}
         proc = subprocess.Popen(
             [sys.executable, "-m", "adctr.serving", "--store", tmp, "--slots", "ctr0", "--port", str(port),
-             "--poll-interval", "3600"],
+             "--poll-interval", "3600", "--predictor", config.mode],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -138,7 +146,10 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
             while True:
                 try:
                     if session.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()["slots"]["ctr0"]:
-                        break
+                        status = session.get(f"http://127.0.0.1:{port}/v1/models/ctr0").json()
+                        result["service_predictor"] = status["versions"][0]["predictor"]
+                        if result["service_predictor"]["state"] == "ready":
+                            break
                 except (requests.ConnectionError, KeyError):
                     pass
                 if time.monotonic() > deadline or proc.poll() is not None:
@@ -196,9 +207,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--predictor", choices=["compiled", "booster"], default=None)
     args = parser.parse_args()
-    r = run(args.rounds, args.requests, args.batch)
+    r = run(args.rounds, args.requests, args.batch, predictor=args.predictor)
     print(f"model: {r['trees']} trees, {r['features']} features")
+    print(f"predictor: library {r['predictor']}, service {r['service_predictor']}")
     print(f"{'':10s} {'p50 ms':>9s} {'p99 ms':>9s} {'inst/s':>11s}   instances per request")
     for side in ("floor", "library", "service"):
         for label, s in r[side].items():

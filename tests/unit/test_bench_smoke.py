@@ -36,6 +36,7 @@ def test_serving_latency_bench_smoke() -> None:
     assert result["service"]["1"]["p50_ms"] > 0 and result["floor"]["50"]["p50_ms"] > 0
     assert result["ratio_p50_batch"] > 0 and result["service"]["50 columnar"]["n"] == 5
     assert result["ratio_p50_batch_arrow"] > 0 and result["service"]["50 arrow"]["handler_mean_ms"] > 0
+    assert result["predictor"]["kind"] == result["service_predictor"]["kind"] == "compiled"
 
 
 def test_batch_scoring_bench_smoke(tmp_path) -> None:

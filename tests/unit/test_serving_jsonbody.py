@@ -134,7 +134,8 @@ def test_the_service_answers_as_the_validating_path_does(tmp_path) -> None:  # n
         ):  # fmt: skip
             r = client.post(url, json=body, params=params)
             assert r.status_code == 200 and r.json()["version"] == version, r.text
-            assert r.json()["predictions"] == model.predict_matrix(_validating_for(model, body)).tolist()
+            served = service.readers["ctr0"].loaded[version]  # the same predictor: equal matrices, equal scores
+            assert r.json()["predictions"] == served.predict_matrix(_validating_for(model, body)).tolist()
         for raw in _unusual_bodies():
             r = client.post(url, content=raw, headers={"Content-Type": "application/json"})
             try:  # what the validating path makes of it (a bad `version` is refused before scoring)
@@ -146,7 +147,7 @@ def test_the_service_answers_as_the_validating_path_does(tmp_path) -> None:  # n
                 assert r.status_code == 400, (raw[:80], r.status_code, r.text[:200])
                 continue
             assert r.status_code == 200, (raw[:80], r.text[:200])
-            assert r.json()["predictions"] == newest.predict_matrix(matrix).tolist()
+            assert r.json()["predictions"] == service.readers["ctr0"].loaded[2].predict_matrix(matrix).tolist()
 
 
 def _refuse(name: str) -> float:

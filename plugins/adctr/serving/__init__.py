@@ -4,6 +4,8 @@
   missing required ones or wrong types refused with the names listed).
 - `jsonbody`: JSON bodies decoded (msgspec) straight into the matrix; anything unusual goes
   to the validating path of `instances`.
+- `compiled`: each loaded version's trees compiled to native code (lleaves), serving only once
+  they score a probe of the model's split points as `Booster.predict` does.
 - `reader`: version policies (`latest`, `latest: k`, `specific: [..]`), hash-verified loads,
   polling and hot swap of `serving/<slot>/<version>/` (or any version folder).
 - `service`: the reference scoring service (FastAPI + Prometheus metrics).

@@ -2,6 +2,7 @@
 
     python -m adctr.serving [--store URI] [--slots ctr0,cvr0] [--host 127.0.0.1] [--port 8501]
                             [--poll-interval 10] [--policy latest|latest:K|specific:N,M]
+                            [--predictor compiled|booster]
     python -m adctr.serving audit [--store URI] [--slot cvr1]
 
 The store defaults to the artifact store of config/storage.yaml (a local folder, or
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8501)
     parser.add_argument("--poll-interval", type=float, default=None)
     parser.add_argument("--policy", default="latest")
+    parser.add_argument("--predictor", choices=["compiled", "booster"], default=None,
+                        help="compiled trees (lleaves, proved against the booster at load) or Booster.predict "
+                             "(default: config/slots.yaml serving.predictor)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from adctr.serving.compiled import PredictorConfig
     from adctr.serving.limits import ServingLimits
     from adctr.serving.service import SlotService, create_app
 
@@ -74,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     slots = args.slots.split(",") if args.slots else sorted(slots_cfg["slots"])
     interval = args.poll_interval or float(serving_cfg.get("poll_interval_seconds", 10))
     limits = ServingLimits.from_config(serving_cfg)
-    service = SlotService(store, slots, parse_policy(args.policy), interval)  # type: ignore[arg-type]
-    logging.getLogger(__name__).info("serving %s from %r, polling every %.1fs, limits %s", slots, store, interval,
-                                     limits)  # fmt: skip
+    predictor = PredictorConfig.from_config({**serving_cfg, **({"predictor": args.predictor} if args.predictor else {})})
+    service = SlotService(store, slots, parse_policy(args.policy), interval, predictor)  # type: ignore[arg-type]
+    logging.getLogger(__name__).info("serving %s from %r, polling every %.1fs, limits %s, %s", slots, store,
+                                     interval, limits, predictor)  # fmt: skip
     uvicorn.run(create_app(service, limits=limits), host=args.host, port=args.port, log_level="warning")
     return 0
 

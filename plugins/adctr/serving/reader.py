@@ -1,7 +1,9 @@
 """Load, verify, poll and hot-swap model versions from a version folder (TF Serving style).
 
 A version folder holds integer subfolders; a version exists only once `_SUCCESS` is there,
-and is loaded only if every file matches the sha256 in its `manifest.json`. A refused
+and is loaded only if every file matches the sha256 in its `manifest.json`. A loaded version
+scores with `Booster.predict` at once and with its compiled trees once they are proved
+(`adctr.serving.compiled`). A refused
 version is logged with the file named and counted as a load failure, and whatever was
 serving keeps serving. Requests take a reference to the loaded set when they start, so a
 swap never drops or mixes a request.
@@ -22,8 +24,9 @@ import numpy as np
 
 from adctr.core.storage import ObjectNotFoundError, ObjectStore
 from adctr.model import contract
-from adctr.model.contract import FittedModel, load_model
+from adctr.model.contract import FittedModel, load_model, recalibrate
 from adctr.release import artifacts
+from adctr.serving.compiled import LivePredictor, PredictorConfig
 from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
 from adctr.serving.jsonbody import JsonBodyDecoder
 
@@ -73,6 +76,7 @@ class LoadedVersion:
     builder: MatrixBuilder
     arrow_builder: ArrowMatrixBuilder
     json_body: JsonBodyDecoder
+    predictor: LivePredictor
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -89,11 +93,15 @@ class LoadedVersion:
             raise InstanceError(["send exactly one of `instances` (rows) or `inputs` (columns)"])
         b = self.builder
         columns, n = b.columns_of_inputs(inputs) if inputs is not None else b.columns_of_instances(instances)
-        return self.fitted.predict_matrix(b.matrix(columns, n))
+        return self.predict_matrix(b.matrix(columns, n))
 
     def predict_arrow(self, table: Any) -> np.ndarray:
         """Probabilities for an Arrow table of raw feature columns."""
-        return self.fitted.predict_matrix(self.arrow_builder.matrix(table))
+        return self.predict_matrix(self.arrow_builder.matrix(table))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """`FittedModel.predict_matrix` on this version's predictor (the compiled trees once proved)."""
+        return recalibrate(self.predictor.score(matrix), self.fitted.spec.negative_sampling_rate)
 
 
 class NoVersionError(LookupError):
@@ -110,8 +118,10 @@ class VersionReader:
         policy: VersionPolicy | None = None,
         name: str | None = None,
         on_load_failure: Callable[[str, int, str], None] | None = None,
+        predictor: PredictorConfig | None = None,
     ) -> None:
         self.store = store
+        self.predictor = predictor or PredictorConfig.configured()
         self.prefix = prefix.rstrip("/")
         self.policy = policy or VersionPolicy()
         self.name = name or self.prefix
@@ -138,12 +148,12 @@ class VersionReader:
 
     def _load(self, version: int, sha: str) -> LoadedVersion:
         manifest, files = artifacts.verify_files(self.store, self.prefix, version)
-        fitted = load_model(
-            files[contract.MODEL_FILE].decode("utf-8"), files[contract.FEATURE_SPEC_FILE].decode("utf-8")
-        )
+        model_text = files[contract.MODEL_FILE].decode("utf-8")
+        fitted = load_model(model_text, files[contract.FEATURE_SPEC_FILE].decode("utf-8"))
         builder = MatrixBuilder(fitted.spec)
+        predictor = LivePredictor(self.predictor, model_text, fitted.booster, fitted.spec, f"{self.name} v{version}")
         return LoadedVersion(version, manifest, sha, fitted, builder, ArrowMatrixBuilder(builder, fitted.spec),
-                             JsonBodyDecoder(builder))  # fmt: skip
+                             JsonBodyDecoder(builder), predictor)  # fmt: skip
 
     def poll(self) -> dict[int, LoadedVersion]:
         """Re-read the folder, load what the policy selects, swap in the new set.

@@ -42,6 +42,7 @@ from prometheus_client import (
 
 from adctr.core.storage import ObjectStore
 from adctr.serving import openapi
+from adctr.serving.compiled import PredictorConfig
 from adctr.serving.instances import InstanceError, read_arrow, short_repr
 from adctr.serving.limits import (
     BadContentLength,
@@ -94,10 +95,12 @@ class SlotService:
     """Readers for a set of slots in one store, polled together."""
 
     def __init__(self, store: ObjectStore, slots: list[str], policy: VersionPolicy | None = None,
-                 poll_interval: float = 10.0) -> None:  # fmt: skip
+                 poll_interval: float = 10.0, predictor: PredictorConfig | None = None) -> None:  # fmt: skip
         self.metrics = ServingMetrics()
+        predictor = predictor or PredictorConfig.configured()
         self.readers = {
-            slot: VersionReader(store, f"serving/{slot}", policy, name=slot, on_load_failure=self.metrics.load_failed)
+            slot: VersionReader(store, f"serving/{slot}", policy, name=slot, on_load_failure=self.metrics.load_failed,
+                                predictor=predictor)  # fmt: skip
             for slot in slots
         }
         self.poller = Poller(list(self.readers.values()), poll_interval,
@@ -126,7 +129,7 @@ class SlotService:
                     "version": v, "model": lv.model, "variant": lv.variant, "state": "AVAILABLE",
                     "loaded_at": lv.loaded_at, "blessed": lv.manifest.get("blessed"),
                     "created_at": lv.manifest.get("created_at"), "git_commit": lv.manifest.get("git_commit"),
-                    "run_id": lv.manifest.get("run_id"),
+                    "run_id": lv.manifest.get("run_id"), "predictor": lv.predictor.describe(),
                 }  # fmt: skip
                 for v, lv in sorted(loaded.items(), reverse=True)
             ],
@@ -198,7 +201,7 @@ def _fast_json(reader: VersionReader, raw: bytes, limits: ServingLimits,
         if parsed is None:
             return None
     matrix = lv.json_body.matrix(parsed)
-    return None if matrix is None else (lv, lv.fitted.predict_matrix(matrix))
+    return None if matrix is None else (lv, lv.predict_matrix(matrix))
 
 
 def create_app(service: SlotService, start_polling: bool = True, limits: ServingLimits | None = None) -> FastAPI:
