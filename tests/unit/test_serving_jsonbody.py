@@ -49,6 +49,8 @@ def _instances(n: int = 12) -> list[dict]:
     rows[7]["report_date"] = None
     rows[8]["campaign_id"] = {"nested": [1, {"x": None}]}  # not a feature: ignored
     rows[9]["headline_length"] = 9007199254740993  # past 2**53: rounds as float() does
+    rows[10]["report_date"] = "NaT"  # numpy's not-a-time: missing
+    rows[11]["report_date"] = "2026-11"  # a month: its first day, as numpy parses it
     return rows
 
 

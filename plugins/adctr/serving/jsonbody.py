@@ -16,6 +16,7 @@ does, and the conversions below are the validating path's, in the same order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -135,17 +136,25 @@ class JsonBodyDecoder:
 
 
 def _weekdays(values: Sequence[Any], n: int) -> np.ndarray | None:
-    """Weekday of each YYYY-MM-DD (or longer) string, parsed once per distinct value."""
-    distinct = [v for v in set(values) if v is not None]
-    try:
-        days = np.array([v[:10] for v in distinct], dtype="datetime64[D]")
-    except ValueError:
+    """Weekday of each YYYY-MM-DD (or longer) string, looked up once per distinct value."""
+    lookup: dict[str | None, float | None] = {v: _weekday_of(v[:10]) for v in set(values) if v is not None}
+    if None in lookup.values():
         return None
-    weekday = ((days.astype(np.int64) + EPOCH_WEEKDAY) % 7).astype(np.float64)
-    weekday[np.isnat(days)] = np.nan
-    lookup: dict[str | None, float] = dict(zip(distinct, weekday.tolist()))
     lookup[None] = _NAN
     return np.fromiter(map(lookup.__getitem__, values), np.float64, n)
+
+
+@functools.lru_cache(maxsize=4096)
+def _weekday_of(day: str) -> float | None:
+    """The weekday (Monday = 0) of a date string as numpy parses it, NaN for NaT, None when it is
+    not a date; cached, as requests mostly carry the same few report dates."""
+    try:
+        days = np.array([day], dtype="datetime64[D]")
+    except ValueError:
+        return None
+    if np.isnat(days[0]):
+        return _NAN
+    return float((days.astype(np.int64)[0] + EPOCH_WEEKDAY) % 7)
 
 
 def _with_integer_keys(lookup: dict[str, int]) -> dict[str | int, int]:
