@@ -131,9 +131,11 @@ def pool_profile(tis: list[dict[str, Any]], pool: str = "warehouse") -> dict[str
 
 
 class StackMemory(threading.Thread):
-    """Samples, each second, the RSS of every live process of the stack (its components,
-    executor workers and task processes: `PostgresStack.leftover_processes`). The simulator,
-    standing for the media's APIs, is not counted."""
+    """Samples, each second, the RSS of every live process of the stack: its components and
+    everything they started (executor workers, task processes). Found by environment
+    (`PostgresStack.leftover_processes`) and by descent: a task process sets its title, which
+    on Linux overwrites the environment `/proc/<pid>/environ` shows, so the marker alone misses
+    every task. The simulator, standing for the media's APIs, is not counted."""
 
     def __init__(self, stack: Any) -> None:
         super().__init__(daemon=True)
@@ -147,16 +149,29 @@ class StackMemory(threading.Thread):
 
         while not self._stop_event.wait(1.0):
             total = 0.0
-            for pid, cmdline in self.stack.leftover_processes().items():
+            for pid, name in self._processes(psutil).items():
                 try:
                     rss = psutil.Process(pid).memory_info().rss / 2**20
                 except psutil.Error:
                     continue
-                name = cmdline[:120]
                 total += rss
                 if rss > self.peak_process_mb:
                     self.peak_process_mb, self.peak_process = rss, name
             self.peak_total_mb = max(self.peak_total_mb, total)
+
+    def _processes(self, psutil: Any) -> dict[int, str]:
+        found = {pid: cmdline[:120] for pid, cmdline in self.stack.leftover_processes().items()}
+        for pid in list(found):
+            try:
+                children = psutil.Process(pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            for child in children:
+                try:
+                    found.setdefault(child.pid, " ".join(child.cmdline())[:120])
+                except psutil.Error:
+                    continue
+        return found
 
     def stop(self) -> None:
         self._stop_event.set()
