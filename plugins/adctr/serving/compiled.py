@@ -1,8 +1,8 @@
 """A loaded version's trees compiled to machine code (lleaves, on LLVM), proved against LightGBM.
 
 At 1,000 instances `Booster.predict` costs more than everything else the service does for an
-Arrow request; the same trees compiled to one native function score them about ten times
-faster, single-threaded. Compiled code is only trusted once it agrees with the booster: a
+Arrow request; the same trees compiled to one native function score them five to ten times
+faster on this project's bench machine, single-threaded. Compiled code is only trusted once it agrees with the booster: a
 version serves on `Booster.predict` from the moment it loads, and is compiled in the
 background; both then score a probe matrix built from the model's own split points (every
 threshold, the doubles either side of it, every category, missing values). The compiled
