@@ -119,7 +119,7 @@ def run(rounds: int = 200, requests_n: int = 400, batch: int = 1000, train_rows:
         version = artifacts.publish(store, "ctr", "main", files, {"blessed": True}).version
         artifacts.copy_version(store, "models/ctr/main", version, "serving/ctr0")
         serving_cfg = settings.load_config("slots").get("serving") or {}
-        config = PredictorConfig.from_config({**serving_cfg, **({"predictor": predictor} if predictor else {})})
+        config = PredictorConfig.from_config(serving_cfg, predictor)
         reader = VersionReader(store, "serving/ctr0", predictor=config)
         reader.poll()
         lib = reader.get()

@@ -159,7 +159,8 @@ def scoring_service(
     loaded: str | None = None,
 ) -> Iterator[str]:
     """The real scoring service (`python -m adctr.serving`) on a free loopback port; yields its
-    base URL once it answers /healthz (and, with `loaded`, once that slot has a model). On exit
+    base URL once it answers /healthz (and, with `loaded`, once that slot has a model whose
+    compile has ended, so its answers come from one engine and compare exactly). On exit
     it must end by the SIGTERM it is sent: a crash or a restart fails the test."""
     root = Path(__file__).resolve().parents[1]
     port = free_port()
@@ -175,7 +176,10 @@ def scoring_service(
         while True:
             try:
                 health = requests.get(f"{base}/healthz", timeout=1)
-                if health.ok and (loaded is None or health.json()["slots"][loaded]):
+                if health.ok and (loaded is None or (health.json()["slots"][loaded] and all(
+                    v["predictor"]["state"] == "ready"
+                    for v in requests.get(f"{base}/v1/models/{loaded}", timeout=1).json()["versions"]
+                ))):  # fmt: skip
                     break
             except requests.ConnectionError:
                 pass

@@ -139,6 +139,7 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
     frame = synthetic_examples(n=8, seed=11)
     body = {"instances": instances_of(frame)}
     with TestClient(create_app(service)) as client:
+        service.readers["ctr0"].wait_ready()  # one engine per version from here: answers compare exactly
         r = client.post("/v1/models/ctr0:predict", json=body)
         assert r.status_code == 200, r.text
         out = r.json()
@@ -149,6 +150,7 @@ def test_service_predicts_hot_swaps_and_reports_metrics(tmp_path) -> None:  # no
         other = tiny_model_files(seed=8)
         _publish_to_slot(store, "ctr0", other)
         service.poll()
+        service.readers["ctr0"].wait_ready()
         out2 = client.post("/v1/models/ctr0:predict", json=body).json()
         assert out2["version"] == 2
         assert out2["predictions"] != out["predictions"]

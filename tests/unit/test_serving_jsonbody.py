@@ -128,6 +128,7 @@ def test_the_service_answers_as_the_validating_path_does(tmp_path) -> None:  # n
     frame = synthetic_examples(n=9, seed=11)
     rows = json.loads(json.dumps(json_instances(frame)))
     with TestClient(create_app(service)) as client:
+        service.readers["ctr0"].wait_ready()  # one engine per version from here: answers compare exactly
         url = "/v1/models/ctr0:predict"
         for body, params, model, version in (
             ({"instances": rows}, {}, newest, 2), ({"inputs": _columns(rows)}, {}, newest, 2),

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from adctr.core.errors import PermanentError
 
 if TYPE_CHECKING:  # imported where used: DAG files parse release code that names the files
+    from collections.abc import Callable
+
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
@@ -182,9 +184,13 @@ class FittedModel:
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(transform(self.spec, frame))
 
-    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Scores for an already-transformed matrix (serving builds it from JSON directly)."""
-        return recalibrate(self.booster.predict(matrix), self.spec.negative_sampling_rate)
+    def predict_matrix(
+        self, matrix: np.ndarray, score: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Scores for an already-transformed matrix (serving builds it from JSON directly), by
+        `score` when given (serving's compiled trees) or the booster, re-calibrated either way."""
+        raw = (score or self.booster.predict)(matrix)
+        return recalibrate(raw, self.spec.negative_sampling_rate)
 
     def model_bytes(self) -> bytes:
         return self.booster.model_to_string().encode("utf-8")

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     slots = args.slots.split(",") if args.slots else sorted(slots_cfg["slots"])
     interval = args.poll_interval or float(serving_cfg.get("poll_interval_seconds", 10))
     limits = ServingLimits.from_config(serving_cfg)
-    predictor = PredictorConfig.from_config({**serving_cfg, **({"predictor": args.predictor} if args.predictor else {})})
+    predictor = PredictorConfig.from_config(serving_cfg, args.predictor)
     service = SlotService(store, slots, parse_policy(args.policy), interval, predictor)  # type: ignore[arg-type]
     logging.getLogger(__name__).info("serving %s from %r, polling every %.1fs, limits %s, %s", slots, store,
                                      interval, limits, predictor)  # fmt: skip

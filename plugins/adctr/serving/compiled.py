@@ -2,9 +2,9 @@
 
 At 1,000 instances `Booster.predict` costs more than everything else the service does for an
 Arrow request; the same trees compiled to one native function score them five to ten times
-faster on this project's bench machine, single-threaded. Compiled code is only trusted once it agrees with the booster: a
-version serves on `Booster.predict` from the moment it loads, and is compiled in the
-background; both then score a probe matrix built from the model's own split points (every
+faster on this project's bench machine, single-threaded. Compiled code is only trusted once
+it agrees with the booster: a version serves on `Booster.predict` from the moment it loads,
+and is compiled in the background; both then score a probe matrix built from the model's own split points (every
 threshold, the doubles either side of it, every category, missing values). The compiled
 trees take over only if the largest difference is within `serving.compiled_tolerance`;
 otherwise, or if compiling fails, the booster keeps serving and the reason is logged and shown
@@ -48,9 +48,10 @@ class PredictorConfig:
         return cls.from_config(settings.load_config("slots").get("serving"))
 
     @classmethod
-    def from_config(cls, serving: dict[str, Any] | None) -> PredictorConfig:
+    def from_config(cls, serving: dict[str, Any] | None, mode: str | None = None) -> PredictorConfig:
+        """`mode`, when given (a command line's `--predictor`), wins over `serving.predictor`."""
         serving = serving or {}
-        mode = serving.get("predictor", cls.mode)
+        mode = mode or serving.get("predictor", cls.mode)
         if mode not in PREDICTORS:
             raise ConfigError(f"config/slots.yaml serving.predictor must be one of {list(PREDICTORS)}, not {mode!r}")
         tolerance = serving.get("compiled_tolerance", cls.tolerance)

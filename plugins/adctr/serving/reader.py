@@ -3,9 +3,8 @@
 A version folder holds integer subfolders; a version exists only once `_SUCCESS` is there,
 and is loaded only if every file matches the sha256 in its `manifest.json`. A loaded version
 scores with `Booster.predict` at once and with its compiled trees once they are proved
-(`adctr.serving.compiled`). A refused
-version is logged with the file named and counted as a load failure, and whatever was
-serving keeps serving. Requests take a reference to the loaded set when they start, so a
+(`adctr.serving.compiled`). A refused version is logged with the file named and counted as a
+load failure, and whatever was serving keeps serving. Requests take a reference to the loaded set when they start, so a
 swap never drops or mixes a request.
 """
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from adctr.core.storage import ObjectNotFoundError, ObjectStore
 from adctr.model import contract
-from adctr.model.contract import FittedModel, load_model, recalibrate
+from adctr.model.contract import FittedModel, load_model
 from adctr.release import artifacts
 from adctr.serving.compiled import LivePredictor, PredictorConfig
 from adctr.serving.instances import ArrowMatrixBuilder, InstanceError, MatrixBuilder
@@ -101,7 +100,7 @@ class LoadedVersion:
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
         """`FittedModel.predict_matrix` on this version's predictor (the compiled trees once proved)."""
-        return recalibrate(self.predictor.score(matrix), self.fitted.spec.negative_sampling_rate)
+        return self.fitted.predict_matrix(matrix, self.predictor.score)
 
 
 class NoVersionError(LookupError):
@@ -189,6 +188,12 @@ class VersionReader:
                 log.warning("%s: no selected version loadable; still serving %s", self.name, sorted(current))
             self.last_poll = time.time()
             return self._loaded
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until every loaded version's compile has ended (proved or refused): from then on a
+        version's scores come from one engine (tests and benches compare answers exactly)."""
+        for lv in self._loaded.values():
+            lv.predictor.wait(timeout)
 
     def get(self, version: int | None = None) -> LoadedVersion:
         loaded = self._loaded  # one reference for the whole request
