@@ -129,7 +129,7 @@ serve: install
 
 ## Deploy a branch's checkout (a git worktree) as a variant beside main: WORKTREE=../adctr-exp
 deploy-variant: install
-	$(PY) -m adctr.release.variants deploy --from $(WORKTREE)
+	$(PY) -m adctr.variants deploy --from $(WORKTREE)
 
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install

@@ -35,8 +35,12 @@ run on the newest data published it, or an operator triggered this DAG with a
 `promote_reason`. Backfills and manual re-runs train and evaluate, and their versions are
 kept, but reach a slot only through an explicit pin (with a reason) in `serving_slot_sync`.
 
-**Variants.** A branch deployed with `python -m adctr.release.variants deploy` runs this same file
-as `ctr_cvr_retrain__<variant>` with the branch's `config/`, publishing under its variant.
+**Variants.** A branch deployed with `python -m adctr.variants deploy` runs this file as
+`ctr_cvr_retrain__<variant>` with the branch's `config/`, `sql/`, `expectations/` and training
+code: the models the branch changed, and everything downstream its training sets read, are
+built into variant-scoped tables (`<dataset>__<variant>`), the rest is read from production,
+training runs from the branch's own code, and it publishes under its variant. Its docs end
+with what the branch changes.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ DEPLOYMENT = dag_helpers.deployment_root(__file__)
     max_active_runs=1,
     default_args=dag_helpers.default_args("ml-eng"),
     tags=["ads", "training", "owner:ml-eng"],
-    doc_md=__doc__,
+    doc_md=dag_helpers.variant_doc(__doc__, DEPLOYMENT),
     deadline=dag_helpers.deadline_alert(BASE_DAG_ID),
     params={
         "snapshot_date": dag_helpers.date_param(
@@ -120,11 +124,12 @@ def ctr_cvr_retrain() -> None:
         return run(candidate, context, BASE_DAG_ID, DEPLOYMENT)
 
     day = check_inputs(dag_helpers.report_date_task("snapshot_date", "snapshot_date")())
-    built = dag_helpers.sql_model_tasks(BASE_DAG_ID, day, upstream=day)
+    built = dag_helpers.sql_model_tasks(BASE_DAG_ID, day, upstream=day, deployment=DEPLOYMENT)
     variant = dag_helpers.deployment_variant(DEPLOYMENT)
     for model in MODELS:
         examples = f"training.{model}_examples"
-        candidate = train.override(task_id=f"train__{model}", inlets=[lineage.table_asset(examples)])(model, day)
+        source = lineage.table_asset(dag_helpers.physical_table(examples, DEPLOYMENT))
+        candidate = train.override(task_id=f"train__{model}", inlets=[source])(model, day)
         built[examples] >> candidate
         publish.override(task_id=f"publish__{model}", outlets=[lineage.model_asset(model, variant)])(candidate)
 

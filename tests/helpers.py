@@ -192,3 +192,32 @@ def scoring_service(
         proc.wait(timeout=10)
         # a segfault (-11) or any other exit would mean a request crashed the service
         assert proc.returncode in (0, -15), log.read_text()[-3000:]
+
+
+def branch_checkout(target: Path, branch: str) -> Path:
+    """A git checkout of this repository's working tree (committed or not) on a new branch
+    `branch`, at `target`: what a developer's worktree of an experiment branch looks like."""
+    root = Path(__file__).resolve().parents[1]
+    run = lambda *args, cwd=target: subprocess.run(args, cwd=cwd, check=True, capture_output=True, timeout=120)  # noqa: E731
+    run("git", "clone", "--quiet", "--shared", str(root), str(target), cwd=root)
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, check=True,
+                            capture_output=True, timeout=60).stdout.decode().split("\0")  # fmt: skip
+    for rel in filter(None, listed):
+        source = root / rel
+        if source.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / rel)
+    run("git", "checkout", "-q", "-b", branch)
+    commit(target, "the working tree under test")
+    return target
+
+
+def commit(checkout: Path, message: str) -> str:
+    """Commit everything in `checkout`; returns the new commit."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}  # fmt: skip
+    subprocess.run(["git", "add", "-A"], cwd=checkout, check=True, capture_output=True, timeout=60)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", message], cwd=checkout, check=True,
+                   capture_output=True, timeout=60, env=env)  # fmt: skip
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, check=True, capture_output=True, text=True)
+    return out.stdout.strip()

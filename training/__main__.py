@@ -1,6 +1,7 @@
 """Training outside Airflow: `python -m training train|publish ...` (same code as the DAG).
 
     python -m training train --model ctr --snapshot-date 2026-11-20 --out var/runs/x/ctr
+        [--examples-source training__exp.ctr_examples]   (a branch variant's own training set)
     python -m training publish --candidate var/runs/x/ctr
 """
 
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--model", required=True)
     t.add_argument("--snapshot-date", required=True, type=date.fromisoformat)
     t.add_argument("--out", required=True, type=Path)
+    t.add_argument("--examples-source", help="read the examples from this table (default: examples_table)")
     p = sub.add_parser("publish", help="publish a candidate directory as a new version")
     p.add_argument("--candidate", required=True, type=Path)
     p.add_argument("--force-reason", help="publish as blessed although the gate did not bless it (recorded)")
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "train":
         with get_warehouse() as wh:
             cand = train_candidate(
-                args.model, args.snapshot_date, args.out, wh, store, settings.variant()
+                args.model, args.snapshot_date, args.out, wh, store, settings.variant(), args.examples_source
             )
         print(json.dumps(cand.as_dict(), indent=2))
     else:

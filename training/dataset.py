@@ -161,14 +161,16 @@ def split_days(days: list[DayCounts], holdout_days: int, validation_days: int) -
 def plan_examples(warehouse, cfg: dict, snapshot_date: date, batch_rows: int = BATCH_ROWS) -> Examples:  # noqa: ANN001
     """A model's examples for the snapshot, checked and split by time (what training reads).
 
-    One aggregate query over the snapshot: refuses bad labels (naming the first bad row),
+    `cfg["examples_source"]`, when set, is the table read instead of `examples_table` (whose
+    schema file still types it). One aggregate query over the snapshot: refuses bad labels (naming the first bad row),
     leaves out rows with no trials, splits the dates, and refuses a training split without
     positives, all before a row is read. Only the label and feature source columns are read.
     """
     from adctr.core.table_schemas import get_schema
     from adctr.model.contract import source_columns
 
-    num, den, table_id = cfg["label_numerator"], cfg["label_denominator"], cfg["examples_table"]
+    num, den, logical = cfg["label_numerator"], cfg["label_denominator"], cfg["examples_table"]
+    table_id = cfg.get("examples_source") or logical  # a branch variant's scoped copy, if it rebuilds it
     counts = _day_counts(warehouse, table_id, snapshot_date, num, den)
     if not counts:
         raise DatasetError(f"{table_id} has no rows for snapshot {snapshot_date}")
@@ -185,5 +187,5 @@ def plan_examples(warehouse, cfg: dict, snapshot_date: date, batch_rows: int = B
             f"all {sum(d.rows for d in train)} rows); nothing was trained"
         )
     wanted = {num, den, *source_columns(), *KEY_COLUMNS}
-    columns = tuple(c for c in get_schema(table_id).column_names if c in wanted)
+    columns = tuple(c for c in get_schema(logical).column_names if c in wanted)
     return Examples(warehouse, table_id, snapshot_date, num, den, columns, splits, batch_rows)

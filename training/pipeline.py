@@ -53,8 +53,11 @@ def train_candidate(
     warehouse: Any,
     store: ObjectStore,
     variant: str,
+    examples_source: str | None = None,
 ) -> Candidate:
-    cfg = model_config(model)
+    """`examples_source`: the table to read the examples from when it is not the configured
+    `examples_table` (a branch variant that rebuilds its training sets reads its own)."""
+    cfg = {**model_config(model), **({"examples_source": examples_source} if examples_source else {})}
     num, den = cfg["label_numerator"], cfg["label_denominator"]
     table_id = cfg["examples_table"]
     examples = plan_examples(warehouse, cfg, snapshot_date)
@@ -82,6 +85,7 @@ def train_candidate(
         "model": model,
         "snapshot_date": snapshot_date.isoformat(),
         "examples_table": cfg["examples_table"],
+        "examples_source": cfg.get("examples_source") or cfg["examples_table"],
         "split_dates": examples.dates,
         "training": train_info,
         "holdout": candidate_eval,

@@ -4,7 +4,7 @@ predictions equal training's."""
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +17,13 @@ from adctr.core import settings
 from adctr.core.storage import get_store
 from adctr.local.airflow_runner import DagRunFailed
 from adctr.model.contract import load_model
-from adctr.release import artifacts, slots, variants
+from adctr.release import artifacts, slots
+from adctr.variants import deployment as variants
 from adctr.serving.instances import arrow_request_body, json_instances
 from adctr.warehouse import get_warehouse
 
 from tests.conftest import ROOT
-from tests.helpers import scoring_service
+from tests.helpers import branch_checkout, commit, scoring_service
 from tests.integration.conftest import HISTORY_DAYS as DAYS
 from training.config import model_config
 from training.dataset import plan_examples
@@ -38,22 +39,20 @@ POLL_SECONDS = 1.0
 def variant_deployment(tmp_path: Path) -> Iterator[Path]:
     """A clone of this repo (under tmp_path) on a branch whose model config differs, deployed as
     a variant into the session's temporary dags folder: nothing is written into the repository."""
-    checkout = tmp_path / "branch-checkout"
-    subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(checkout)], check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
-    subprocess.run(["git", "checkout", "-q", "-b", BRANCH], cwd=checkout, check=True)
+    checkout = branch_checkout(tmp_path / "branch-checkout", BRANCH)
     models = yaml.safe_load((checkout / "config/models.yaml").read_text())
     models["defaults"]["lightgbm"]["num_leaves"] = 4
     models["defaults"]["exclude_features"] = ["headline_length"]
     (checkout / "config/models.yaml").write_text(yaml.safe_dump(models))
+    commit(checkout, "fewer leaves, no headline length")
     dags = settings.dags_folder()
     assert ROOT not in dags.resolve().parents, f"tests must not deploy into the repository's {dags}"
-    folder = variants.deploy(checkout, dags)
+    folder = variants.deploy(checkout, dags, slot="cvr1")
     assert folder.name == VARIANT
     try:
         yield folder
     finally:
-        variants.remove(dags, VARIANT)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -86,8 +85,10 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     slot_map = {
         "ctr0": {"model": "ctr", "variant": "main", "policy": "newest_blessed"},
         "cvr0": {"model": "cvr", "variant": "main", "policy": "newest_blessed"},
+        "cvr1": {"model": "cvr", "variant": "main", "policy": "newest_blessed"},  # until a variant claims it
     }
-    (config_copy / "slots.yaml").write_text(yaml.safe_dump({"slots": slot_map, "retention": {"keep_versions": 5}}))
+    slots_yaml = {"slots": slot_map, "variant_slots": ["cvr1"], "retention": {"keep_versions": 5}}
+    (config_copy / "slots.yaml").write_text(yaml.safe_dump(slots_yaml))
     daily_history.copy_into(isolated_var)  # the daily DAG's runs for DAYS
     store = get_store("artifact")
     sync = lambda **conf: runner.run("serving_slot_sync", DAYS[-1], conf=conf or None)  # noqa: E731
@@ -112,10 +113,7 @@ def test_variants_slots_service_pin_and_parity(  # noqa: PLR0915
     branch_metrics = artifacts.read_json(store, "cvr", VARIANT, 1, "metrics.json")
     assert "headline_length" not in branch_metrics["training"]["features"]  # the branch's config
 
-    # The A/B slot for the branch is added once the branch has published.
-    slot_map["cvr1"] = {"model": "cvr", "variant": VARIANT, "policy": "newest_blessed"}
-    (config_copy / "slots.yaml").write_text(yaml.safe_dump({"slots": slot_map, "retention": {"keep_versions": 5}}))
-
+    # The branch's deployment claimed cvr1: the slot serves it once it has published.
     assert _served(service, "cvr0") is None
     sync()
     assert slots.current(store, "cvr0") == {"model": "cvr", "variant": "main", "version": 2}

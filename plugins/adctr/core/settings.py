@@ -16,8 +16,8 @@ import yaml
 from adctr.core.errors import ConfigError  # also raised as settings.ConfigError by config readers
 from adctr.core.names import safe_name
 
-# A variant deployment (see adctr.release.variants): its own config/ and VARIANT/GIT_COMMIT files,
-# sharing code, SQL and state (var/, warehouse, stores) with the main deployment.
+# A variant deployment (see adctr.variants): the branch's own config/, sql/, expectations/ and
+# training code, and VARIANT/GIT_COMMIT files, sharing state (var/, warehouse, stores) with main.
 VARIANT_FILE = "VARIANT"
 GIT_COMMIT_FILE = "GIT_COMMIT"
 _deployment: ContextVar[Path | None] = ContextVar("adctr_deployment", default=None)
@@ -54,17 +54,40 @@ def dags_folder() -> Path:
     return Path(os.environ.get("ADCTR_DAGS_FOLDER", project_root() / "dags"))
 
 
+def deployment_root() -> Path | None:
+    """The variant deployment folder being read (None = main)."""
+    return _deployment.get()
+
+
+def _deployment_copy(folder: str) -> Path | None:
+    """A variant deployment's own copy of `folder` (sql, expectations, config), if it has one."""
+    root = _deployment.get()
+    return root / folder if root is not None and (root / folder).is_dir() else None
+
+
 def sql_dir() -> Path:
+    return _deployment_copy("sql") or Path(os.environ.get("ADCTR_SQL_DIR", project_root() / "sql"))
+
+
+def main_sql_dir() -> Path:
+    """Production's SQL (what a variant's models are compared with), whatever is being read."""
     return Path(os.environ.get("ADCTR_SQL_DIR", project_root() / "sql"))
 
 
 def expectations_dir() -> Path:
-    return Path(os.environ.get("ADCTR_EXPECTATIONS_DIR", project_root() / "expectations"))
+    return _deployment_copy("expectations") or Path(
+        os.environ.get("ADCTR_EXPECTATIONS_DIR", project_root() / "expectations")
+    )
 
 
 def config_dir() -> Path:
     if (root := _deployment.get()) is not None:
         return root / "config"
+    return main_config_dir()
+
+
+def main_config_dir() -> Path:
+    """Production's config (what a variant's config is compared with), whatever is being read."""
     return Path(os.environ.get("ADCTR_CONFIG_DIR", project_root() / "config"))
 
 

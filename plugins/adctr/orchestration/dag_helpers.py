@@ -199,9 +199,10 @@ def slot_models() -> list[tuple[str, str]]:
     """(model, variant) pairs the configured slots serve; [] if slots.yaml is malformed (the
     sync task then fails with the problem named, instead of the DAG failing to parse)."""
     from adctr.release import slots
+    from adctr.variants.deployment import slot_claims
 
     try:
-        return sorted({(spec.model, spec.variant) for spec in slots.load_slots()})
+        return sorted({(spec.model, spec.variant) for spec in slots.load_slots(slot_claims(settings.dags_folder()))})
     except Exception:  # noqa: BLE001
         return []
 
@@ -233,16 +234,50 @@ def validate_task(table_id: str) -> Any:
     return validate
 
 
+def variant_plan(deployment: str | None) -> Any:
+    """The branch variant's plan (`adctr.variants.plan`) for a deployment folder, None for main."""
+    if deployment is None:
+        return None
+    from pathlib import Path
+
+    from adctr.variants.plan import plan_for
+
+    return plan_for(Path(deployment))
+
+
+def physical_table(table_id: str, deployment: str | None) -> str:
+    """Where the deployment reads `table_id`: a variant's scoped table if it rebuilds it."""
+    plan = variant_plan(deployment)
+    return plan.physical(table_id) if plan is not None else table_id
+
+
+def variant_doc(doc: str, deployment: str | None) -> str:
+    """A DAG's docs, and for a branch variant what the branch changes against main (its diff)."""
+    if deployment is None:
+        return doc
+    from pathlib import Path
+
+    from adctr.variants import diff
+
+    return doc + "\n\n" + diff.markdown(diff.describe(Path(deployment)))
+
+
 def sql_model_tasks(
-    dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False, producers: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    dag_id: str, report_date: Any, upstream: Any = None, mapped: bool = False, producers: dict[str, Any] | None = None,
+    deployment: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Build + validate tasks per SQL model of `dag_id`, wired by the tables each model reads.
 
     A model starts after the *gates* of the models it reads, and after the task `producers`
     names for a table the DAG writes without SQL (e.g. scores); models with no upstream in
     this DAG start after `upstream`. With `mapped`, `report_date` is a list (XCom) of dates
     and each task maps over it (one instance per date). Returns each model's gate.
+
+    For a branch variant's `deployment`, the tasks build what the variant rebuilds instead
+    (`variant_model_tasks`).
     """
+    if deployment is not None:
+        return variant_model_tasks(dag_id, report_date, upstream, deployment)
     producers = producers or {}
     from airflow.sdk import task
 
@@ -283,6 +318,57 @@ def sql_model_tasks(
         for parent in parents:
             parent >> built
         gates[model.table_id] = gate
+    return gates
+
+
+def variant_model_tasks(dag_id: str, snapshot_date: Any, upstream: Any, deployment: str) -> dict[str, Any]:
+    """Build + validate tasks for each model a branch variant rebuilds (its changed models and
+    everything downstream of them that its training sets need), into its scoped tables, for
+    the dates the training sets read; `dag_id`'s models it does not rebuild are production's,
+    read after `upstream` (the input check). Returns each of `dag_id`'s models' gates."""
+    from airflow.sdk import task
+
+    from adctr.orchestration import lineage
+    from adctr.warehouse import elt
+
+    plan = variant_plan(deployment)
+    with settings.deployment(deployment):
+        models = elt.all_sql_models()
+    gates: dict[str, Any] = {}
+    for table_id in plan.rebuild:
+        model = models[table_id]
+
+        @task(
+            task_id=model.task_id,
+            doc_md=f"Builds `{plan.physical(table_id)}` from the branch's `{model.sql_path.name}` for every date the "
+            "training sets read that is not built from the same SQL and inputs yet.",
+            inlets=[lineage.table_asset(plan.physical(d)) for d in model.depends_on],
+            outlets=[lineage.table_asset(plan.physical(table_id))],
+            pool=WAREHOUSE_POOL,
+        )  # fmt: skip
+        def build(table_id: str, snapshot_date: str, **context: Any) -> dict:
+            from adctr.orchestration.tasks.variants import build_scoped
+
+            return build_scoped(table_id, snapshot_date, context, deployment)
+
+        @task(
+            task_id="validate__" + table_id.replace(".", "__"),
+            doc_md=f"Data-quality gate: the branch's `expectations/{table_id}.json` on what was built.",
+            pool=WAREHOUSE_POOL,
+        )
+        def validate(table_id: str, build: dict, snapshot_date: str, **context: Any) -> dict:
+            from adctr.orchestration.tasks.variants import validate_scoped
+
+            return validate_scoped(table_id, build, snapshot_date, context, deployment)
+
+        built = build(table_id, snapshot_date)
+        gate = validate(table_id, built, snapshot_date)
+        parents = [gates[d] for d in model.depends_on if d in gates] or [upstream]
+        for parent in parents:
+            parent >> built
+        gates[table_id] = gate
+    for model in elt.order_models(models, dag_id):
+        gates.setdefault(model.table_id, upstream)  # production's, checked by the input gate
     return gates
 
 

@@ -194,8 +194,13 @@ def validate_partition(
     run_id: str,
     now: datetime | None = None,
     build_docs: bool = True,
+    physical: Any = None,
 ) -> ValidationSummary:
-    """Run the table's suite on one partition; save the result and publish its Data Docs."""
+    """Run the table's suite on one partition; save the result and publish its Data Docs.
+
+    `physical` (a TableSchema): validate that table, e.g. a branch variant's scoped copy, with
+    `table_id`'s suite; the result is saved under the physical table's name.
+    """
     import tempfile
 
     import great_expectations as gx
@@ -204,7 +209,7 @@ def validate_partition(
     from adctr.quality.results import dq_store
 
     gx_compat.enable_duckdb_persisted_connection()
-    schema = get_schema(table_id)
+    schema = physical or get_schema(table_id)
     raw_suite = load_suite_dict(table_id)
     suite_name = raw_suite.get("name", table_id)
     params = suite_parameters(warehouse, schema, raw_suite, partition, now or datetime.now(timezone.utc))
@@ -221,6 +226,7 @@ def validate_partition(
             f"expectation(s) are not valid for Great Expectations {gx.__version__}"
         )
     suite = ctx.suites.add(suite)
+    table_id = schema.table_id  # what is read, and what the result is saved under
     query = f"select * from {table_id} where {schema.partition_field} = date '{partition.isoformat()}'"
     type_outcome = _type_outcome(warehouse, schema)
     with warehouse.lock():

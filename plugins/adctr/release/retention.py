@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 
 
 def plan(
-    store: ObjectStore, specs: list[SlotSpec], keep: int, stale_claim_hours: float = 24.0
-) -> list[dict[str, Any]]:
+    store: ObjectStore, specs: list[SlotSpec], keep: int, stale_claim_hours: float = 24.0,
+    retired: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[dict[str, Any]]:  # fmt: skip
     """Versions retention would delete: beyond the newest `keep` complete ones per
-    model/variant, never one a slot serves or a pin names, and abandoned partial versions
-    (a claim older than `stale_claim_hours` with no `_SUCCESS`) below the newest claim."""
+    model/variant (every one of a `retired` branch variant), never one a slot serves or a pin
+    names, and abandoned partial versions (a claim older than `stale_claim_hours` with no
+    `_SUCCESS`) below the newest claim."""
     if keep < 1:
         raise SlotSyncError(f"retention.keep_versions must be at least 1, not {keep}")
     in_use: set[tuple[str, str, int]] = set()
@@ -51,10 +53,11 @@ def plan(
         for variant in sorted(variants_of(store, model)):
             complete = artifacts.complete_versions(store, model, variant)
             claims = artifacts.versions_under(store, artifacts.model_prefix(model, variant), artifacts.VERSION_CLAIM)
-            for version in complete[:-keep]:
+            gone = variant in retired and variant != "main"
+            for version in complete if gone else complete[:-keep]:
                 if (model, variant, version) not in in_use:
-                    doomed.append({"model": model, "variant": variant, "version": version,
-                                   "why": f"older than the newest {keep} versions"})  # fmt: skip
+                    why = "its branch variant was retired" if gone else f"older than the newest {keep} versions"
+                    doomed.append({"model": model, "variant": variant, "version": version, "why": why})
             for version in claims[:-1]:
                 if version in complete:
                     continue

@@ -38,6 +38,10 @@ class SlotSpec:
     variant: str
     pinned: int | None = None
     reason: str | None = None
+    # A slot a deployed branch variant claims serves that variant; until the variant has a
+    # version eligible to promote, and once its claim ends, the slot follows `fallback`
+    # (its own entry in config/slots.yaml).
+    fallback: SlotSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,27 @@ def parse_slots(cfg: dict[str, Any], models: set[str]) -> list[SlotSpec]:
     return specs
 
 
-def load_slots() -> list[SlotSpec]:
-    return parse_slots(settings.load_config("slots"), set(settings.load_config("models")["models"]))
+def with_claims(specs: list[SlotSpec], claims: dict[str, str], variant_slots: list[str]) -> list[SlotSpec]:
+    """The slots as deployed branch variants claim them (`claims`: slot -> variant)."""
+    by_slot = {s.slot: s for s in specs}
+    bad = sorted(s for s in claims if s not in variant_slots)
+    if bad:
+        raise SlotSyncError(f"variants claim {bad}, which are not variant_slots of config/slots.yaml ({variant_slots})")
+    return [
+        SlotSpec(s.slot, s.model, claims[s.slot], fallback=s) if s.slot in claims and s.pinned is None else s
+        for s in (by_slot[k] for k in by_slot)
+    ]
+
+
+def load_slots(claims: dict[str, str] | None = None) -> list[SlotSpec]:
+    """config/slots.yaml's slots, with the claims of deployed branch variants applied."""
+    cfg = settings.load_config("slots")
+    specs = parse_slots(cfg, set(settings.load_config("models")["models"]))
+    variant_slots = list(cfg.get("variant_slots") or [])
+    unknown = sorted(set(variant_slots) - {s.slot for s in specs})
+    if unknown:
+        raise SlotSyncError(f"variant_slots in config/slots.yaml names slots it does not define: {unknown}")
+    return with_claims(specs, claims or {}, variant_slots)
 
 
 # --- operator pins (kept in the store so the next scheduled sync respects them) ---------------
@@ -172,6 +195,9 @@ def plan(store: ObjectStore, specs: list[SlotSpec], pins: dict[str, dict[str, An
     errors = [f"a pin names slot {slot!r}, which config/slots.yaml does not define" for slot in pins if slot not in known]
     changes = []
     for spec in specs:
+        claimed = spec.fallback is not None
+        if claimed and artifacts.latest_promotable(store, spec.model, spec.variant) is None:
+            spec = spec.fallback  # the claiming variant has nothing to serve yet
         where = f"slot {spec.slot} ({spec.model}/{spec.variant})"
         if spec.variant not in variants_of(store, spec.model):
             errors.append(f"{where}: unknown variant, nothing was ever published under "
@@ -197,6 +223,8 @@ def plan(store: ObjectStore, specs: list[SlotSpec], pins: dict[str, dict[str, An
             if found is None:
                 continue  # nothing eligible yet: the slot keeps what it serves
             version, why = found, "newest blessed version from a run eligible to promote"
+            if claimed:
+                why += f" of branch variant {spec.variant}, which claims the slot"
             try:
                 artifacts.verify(store, spec.model, spec.variant, version)
             except artifacts.ArtifactError as exc:
@@ -205,6 +233,8 @@ def plan(store: ObjectStore, specs: list[SlotSpec], pins: dict[str, dict[str, An
         served = artifacts.versions_under(store, slot_prefix(spec.slot))
         retire = tuple(v for v in served if v != version)
         prev = current(store, spec.slot)
+        if prev and prev["variant"] != spec.variant and not claimed and prev["variant"] != "main":
+            why += f" (config/slots.yaml's policy: variant {prev['variant']} no longer claims the slot)"
         change = SlotChange(spec.slot, spec.model, spec.variant, version, prev, why, retire)
         if change.moves or retire:
             changes.append(change)

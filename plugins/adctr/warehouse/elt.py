@@ -64,7 +64,11 @@ def all_sql_models() -> dict[str, SqlModel]:
 
 def sql_models_for_dag(dag_id: str) -> list[SqlModel]:
     """The models a DAG builds, in dependency order."""
-    models = all_sql_models()
+    return order_models(all_sql_models(), dag_id)
+
+
+def order_models(models: dict[str, SqlModel], dag_id: str) -> list[SqlModel]:
+    """`models` of `dag_id` in dependency order (upstream first, then by name)."""
     selected = {k: m for k, m in models.items() if m.dag == dag_id}
     ordered: list[SqlModel] = []
     state: dict[str, str] = {}
@@ -226,11 +230,12 @@ def query_params(report_date: date) -> dict[str, Any]:
 
 
 def display_path(path: Path) -> str:
-    """A path relative to the project root where possible (for messages)."""
-    try:
-        return str(path.relative_to(settings.project_root()))
-    except ValueError:
-        return str(path)
+    """A path relative to the project root, or to a branch variant's deployment (the path in
+    the branch), where possible (for messages)."""
+    for root in (settings.deployment_root(), settings.project_root()):
+        if root is not None and path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return str(path)
 
 
 def _undefined_name(exc: Exception) -> str:
@@ -283,14 +288,38 @@ def check(model: SqlModel, rendered: str) -> None:
         raise SqlModelError(str(exc)) from exc
 
 
+def redirect_tables(sql: str, mapping: dict[str, str], source: str = "<query>") -> str:
+    """`sql` with each project table in `mapping` read from its mapped name instead (a branch
+    variant's scoped tables), the text otherwise unchanged; checked with a full parse that no
+    mapped table is still read under its own name."""
+    import sqlglot
+    from sqlglot import exp
+
+    if not mapping:
+        return sql
+    names = "|".join(re.escape(t) for t in sorted(mapping, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.])`?({names})`?(?![\w])", flags=re.I)
+    out = pattern.sub(lambda m: mapping[m.group(1).lower()], sql)
+    read = {f"{t.db}.{t.name}".lower() for t in sqlglot.parse_one(out, read="bigquery").find_all(exp.Table) if t.db}
+    left = sorted(read & set(mapping))
+    if left:
+        raise SqlModelError(f"{source}: could not redirect {left} to the variant's tables")
+    return out
+
+
 def build(
     table_id: str,
     report_date: date,
     warehouse: Any,
     params: dict[str, Any] | None = None,
     labels: Any = None,
+    scope: Any = None,
 ) -> int:
-    """Materialise one model's partition for a date; returns rows written."""
+    """Materialise one model's partition for a date; returns rows written.
+
+    `scope` (a branch variant's `adctr.variants.plan.VariantPlan`): the model is written to its
+    variant-scoped table, and reads the tables the variant rebuilds from theirs.
+    """
     from adctr.warehouse.base import JobLabels
 
     models = all_sql_models()
@@ -299,8 +328,12 @@ def build(
     model = models[table_id]
     sql = render(model, report_date, params)
     check(model, sql)
+    target = model.schema
+    if scope is not None:
+        sql = redirect_tables(sql, scope.mapping(), display_path(model.sql_path))
+        target = scope.physical_schema(table_id)
     return warehouse.replace_partition_from_query(
-        model.schema,
+        target,
         report_date,
         sql,
         labels or JobLabels(task_id=model.task_id),

@@ -11,6 +11,14 @@ from adctr.orchestration.tasks.common import actor, permanent_errors, skip
 log = logging.getLogger(__name__)
 
 
+def _claims() -> dict[str, str]:
+    """slot -> the branch variant deployed in this Airflow's DAGs folder that claims it."""
+    from adctr.core import settings
+    from adctr.variants.deployment import slot_claims
+
+    return slot_claims(settings.dags_folder())
+
+
 def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
     """Apply config/slots.yaml (and an optional pin/unpin from the Params) to serving/."""
     from adctr.core.storage import get_store
@@ -20,7 +28,7 @@ def sync_slots(context: dict[str, Any]) -> dict[str, Any]:
     who = actor(context, params.get("action") or "sync")
     store = get_store("artifact")
     with permanent_errors():
-        specs = slots.load_slots()
+        specs = slots.load_slots(_claims())
         pins, pin = slots.pins_after_action(specs, slots.read_pins(store), params, who)
         changes = slots.plan(store, specs, pins)  # validates everything before any write
     if pin is not None:
@@ -51,12 +59,14 @@ def apply_retention(context: dict[str, Any]) -> list[dict[str, Any]]:
     from adctr.core import settings
     from adctr.core.storage import get_store
     from adctr.release import retention, slots
+    from adctr.variants import deployment as variant_deployments
 
     dry_run = bool((context.get("params") or {}).get("retention_dry_run"))
     store = get_store("artifact")
     with permanent_errors():
         keep = int((settings.load_config("slots").get("retention") or {}).get("keep_versions", 5))
-        doomed = retention.plan(store, slots.load_slots(), keep)
+        retired = variant_deployments.retired(store, settings.dags_folder())
+        doomed = retention.plan(store, slots.load_slots(_claims()), keep, retired=retired)
         max_temp_age = retention.temp_file_max_age()
     for item in doomed:
         log.info("%s %s/%s v%d: %s", "would delete" if dry_run else "deleting",
