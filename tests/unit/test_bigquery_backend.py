@@ -36,6 +36,7 @@ def test_query_job_replaces_one_partition_with_standard_sql() -> None:
         "dag_id": "ad_performance_daily",
         "task_id": "build__staging__ad_performance",
         "run_date": "2026-11-20",
+        "variant": "main",
     }
     assert job.maximum_bytes_billed is None  # only set when the cost guard computed one
     guarded = query_job_configuration("proj", schema, date(2026, 11, 20), "select 1", LABELS, None, 11 * 2**20)

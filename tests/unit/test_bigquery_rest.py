@@ -138,12 +138,51 @@ def test_partition_write_from_a_query_replaces_one_partition_and_counts_its_rows
         "dag_id": "ad_performance_daily",
         "task_id": "build__staging__ad_performance",
         "run_date": "2026-11-20",
+        "variant": "main",
     }
     # 3 MB over one table bills at most 10 MB (the per-table minimum); +10% growth headroom.
     assert query["maximumBytesBilled"] == str(11 * MB)
     (insert,) = [b for b in bq.bodies("jobs.insert") if not b["configuration"].get("dryRun")]
     assert insert["jobReference"]["location"] == "asia-northeast1"
     assert insert["jobReference"]["projectId"] == PROJECT
+
+
+def test_a_variant_builds_its_scoped_copy_labelled_and_guarded_by_its_own_budget(
+    wh: BigQueryWarehouse, bq: FakeBigQuery, tmp_path: Path
+) -> None:
+    """A branch variant's model: its dataset `<dataset>__<variant>` created from the same schema
+    file with the variant as label, the job labelled with it, its reads of the tables the
+    variant rebuilds redirected, and the variants' budget applied (not main's DAG's)."""
+    import shutil
+
+    from adctr.core import settings
+    from adctr.variants.plan import plan_for
+
+    folder = tmp_path / "variants" / "exp-a"
+    for part in ("sql", "config"):
+        shutil.copytree(settings.project_root() / part, folder / part)
+    (folder / "VARIANT").write_text("exp-a\n")
+    sql = folder / "sql/features/creative_daily.sql"
+    sql.write_text(sql.read_text() + "\n-- the branch's change\n")
+    plan = plan_for(folder)
+    labels = JobLabels(dag_id="ctr_cvr_retrain__exp-a", task_id="build__training__ctr_examples", run_date="2026-11-20")
+    assert wh.cost.budget_for(labels.dag_id) == 20 * 1024**3  # `variants`, not ctr_cvr_retrain's 50 GiB
+    bq.answer("from features__exp_a.creative_daily", bytes_processed=3 * MB,
+              referenced_tables=("features__exp_a.creative_daily",), rows=((1,),))  # fmt: skip
+    with settings.deployment(folder):
+        elt.build("training.ctr_examples", DAY, wh, labels=labels, scope=plan)
+    (dataset,) = bq.bodies("datasets.insert")
+    assert dataset["datasetReference"]["datasetId"] == "training__exp_a" and dataset["labels"] == {"variant": "exp-a"}
+    (table,) = bq.bodies("tables.insert")
+    assert table["tableReference"]["tableId"] == "ctr_examples" and table["labels"] == {"variant": "exp-a"}
+    (dry,), (job,) = _query_jobs(bq)
+    assert "from features__exp_a.creative_daily" in job["query"]["query"]
+    assert job["query"]["destinationTable"]["datasetId"] == "training__exp_a"
+    assert job["labels"]["variant"] == "exp-a" and job["labels"]["dag_id"] == "ctr_cvr_retrain__exp-a"
+    bq.answer("from features__exp_a.creative_daily", bytes_processed=25 * 1024**3,
+              referenced_tables=("features__exp_a.creative_daily",))  # fmt: skip
+    with settings.deployment(folder), pytest.raises(QueryOverBudget, match="ctr_cvr_retrain__exp-a"):
+        elt.build("training.ctr_examples", DAY, wh, labels=labels, scope=plan)
 
 
 def test_a_query_over_its_dag_budget_fails_before_it_runs(
@@ -242,7 +281,7 @@ def test_query_arrow_runs_guarded_and_labelled(
                     "medium": ("STRING", "見出し"), "final": ("BOOL", "true")}  # fmt: skip
     assert dry["query"]["queryParameters"] == job["query"]["queryParameters"]
     assert job["query"]["parameterMode"] == "NAMED" and job["query"]["useLegacySql"] is False
-    assert job["labels"] == {"dag_id": "ctr_cvr_retrain", "task_id": "train_ctr", "run_date": ""}
+    assert job["labels"] == {"dag_id": "ctr_cvr_retrain", "task_id": "train_ctr", "run_date": "", "variant": "main"}
     # 200 MB over one table: at most 201 MB billed, +10% headroom, rounded up to the MB.
     assert job["query"]["maximumBytesBilled"] == str(222 * MB)
     assert bq.calls("unknown") == []

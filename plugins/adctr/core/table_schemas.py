@@ -53,6 +53,7 @@ class TableSchema:
     dag: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    variant: str | None = None  # set on a branch variant's scoped copy (BigQuery labels carry it)
 
     @property
     def dataset(self) -> str:

@@ -91,7 +91,9 @@ class VariantPlan:
 
     def physical_schema(self, table_id: str) -> TableSchema:
         schema = schemas.get_schema(table_id)
-        return replace(schema, table_id=self.physical(table_id))
+        if table_id not in self.rebuild:
+            return schema
+        return replace(schema, table_id=self.physical(table_id), variant=self.variant)
 
     def mapping(self) -> dict[str, str]:
         return {t: self.physical(t) for t in self.rebuild}
@@ -105,14 +107,16 @@ def plan_for(deployment: Path) -> VariantPlan:
     return _plan(str(deployment), *_stamp(deployment))
 
 
-def _stamp(deployment: Path) -> tuple[float, ...]:
-    """Modification times that invalidate a cached plan (a redeploy replaces the folder)."""
-    main = settings.main_sql_dir()
-    return (deployment.stat().st_mtime, main.stat().st_mtime, *(p.stat().st_mtime for p in main.glob("*")))
+def _stamp(deployment: Path) -> tuple[int, ...]:
+    """What invalidates a cached plan: the files it is computed from, and their times (a
+    hundred stat calls; the plan is asked for at every parse and task of the variant)."""
+    roots = (deployment / "sql", deployment / "config", settings.main_sql_dir(), settings.main_config_dir())
+    stats = [p.stat() for root in roots for p in sorted(root.rglob("*")) if p.is_file()]
+    return (len(stats), *(s.st_mtime_ns for s in stats), *(s.st_size for s in stats))
 
 
 @lru_cache(maxsize=16)
-def _plan(deployment_dir: str, *_stamp: float) -> VariantPlan:
+def _plan(deployment_dir: str, *_stamp: int) -> VariantPlan:
     from adctr.warehouse import elt
 
     deployment = Path(deployment_dir)

@@ -73,7 +73,13 @@ class JobLabels:
             "dag_id": clean(self.dag_id),
             "task_id": clean(self.task_id),
             "run_date": clean(self.run_date),
+            "variant": clean(self.variant),
         }
+
+    @property
+    def variant(self) -> str:
+        """The branch variant a job runs for: a variant's DAG is `<base>__<variant>`."""
+        return self.dag_id.partition("__")[2] or "main"
 
 
 class Warehouse(ABC):

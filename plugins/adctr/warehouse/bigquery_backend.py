@@ -165,7 +165,25 @@ def table_definition(project: str, schema: "TableSchema") -> Any:
     if schema.cluster_by:
         table.clustering_fields = list(schema.cluster_by)
     table.description = schema.description
+    if schema.variant:
+        table.labels = variant_labels(schema.variant)
     return table
+
+
+def variant_labels(variant: str) -> dict[str, str]:
+    """Labels of a branch variant's scoped datasets and tables (cost and ownership by variant)."""
+    from adctr.core.names import safe_name
+
+    return {"variant": safe_name(variant.lower(), keep="-", max_length=63)}
+
+
+def dataset_definition(project: str, schema: "TableSchema") -> Any:
+    from google.cloud import bigquery
+
+    dataset = bigquery.Dataset(f"{project}.{schema.dataset}")
+    if schema.variant:
+        dataset.labels = variant_labels(schema.variant)
+    return dataset
 
 
 class BigQueryWarehouse(Warehouse):
@@ -208,10 +226,8 @@ class BigQueryWarehouse(Warehouse):
         return self.hook.get_client(project_id=self.project, location=self.location)
 
     def ensure_table(self, schema: "TableSchema") -> None:
-        from google.cloud import bigquery
-
         client = self._client()
-        client.create_dataset(bigquery.Dataset(f"{self.project}.{schema.dataset}"), exists_ok=True)
+        client.create_dataset(dataset_definition(self.project, schema), exists_ok=True)
         client.create_table(table_definition(self.project, schema), exists_ok=True)
 
     def _run(self, configuration: dict[str, Any]) -> Any:

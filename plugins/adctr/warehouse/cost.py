@@ -123,7 +123,14 @@ class CostPolicy:
         return cls(budgets, float(cfg.get("growth_headroom", 0.1)))
 
     def budget_for(self, dag_id: str) -> int:
-        return self.budgets.get(dag_id, self.budgets["default"])
+        """The DAG's budget; a branch variant's DAG (`<base>__<variant>`) has its own entry,
+        else `variants`, else its base DAG's: each variant is guarded query by query as main is."""
+        if dag_id in self.budgets:
+            return self.budgets[dag_id]
+        base, _, variant = dag_id.partition("__")
+        if variant:
+            return self.budgets.get("variants", self.budgets.get(base, self.budgets["default"]))
+        return self.budgets["default"]
 
     def max_bytes_billed(self, processed: int, tables: int, dag_id: str, source: str) -> int:
         """`maximumBytesBilled` for a job whose dry run processed `processed` bytes over `tables`

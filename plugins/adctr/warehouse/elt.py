@@ -298,8 +298,10 @@ def redirect_tables(sql: str, mapping: dict[str, str], source: str = "<query>") 
     if not mapping:
         return sql
     names = "|".join(re.escape(t) for t in sorted(mapping, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\w.])`?({names})`?(?![\w])", flags=re.I)
-    out = pattern.sub(lambda m: mapping[m.group(1).lower()], sql)
+    # string literals and comments are matched first and kept as they are
+    kept = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|--[^\n]*|#[^\n]*|/\*.*?\*/"
+    pattern = re.compile(rf"({kept})|(?<![\w.])`?({names})`?(?![\w])", flags=re.I | re.S)
+    out = pattern.sub(lambda m: m.group(1) or mapping[m.group(2).lower()], sql)
     read = {f"{t.db}.{t.name}".lower() for t in sqlglot.parse_one(out, read="bigquery").find_all(exp.Table) if t.db}
     left = sorted(read & set(mapping))
     if left:

@@ -9,8 +9,11 @@ from adctr.warehouse.base import Warehouse
 
 
 def get_warehouse() -> Warehouse:
-    cfg = settings.load_config("warehouse")
-    backend = settings.selected_backend("warehouse")
+    """The deployment's warehouse. A branch variant's tasks get main's (its config/warehouse.yaml
+    is not read): variants share production's warehouse and are held to its cost guard."""
+    with settings.deployment(None):
+        cfg = settings.load_config("warehouse")
+        backend = settings.selected_backend("warehouse")
     if backend == "duckdb":
         from adctr.warehouse.duckdb_backend import DuckDBWarehouse
 
