@@ -22,7 +22,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring bench-backfill composer-deploy
+.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring bench-backfill bench-variants composer-deploy
 
 ## Stop at once, saying what is needed and what was found, unless PYTHON is a suitable 3.11.
 check-python:
@@ -127,9 +127,14 @@ simulator: install
 serve: install
 	$(PY) -m adctr.serving --port $(or $(PORT),8501) $(if $(SLOTS),--slots $(SLOTS)) $(if $(STORE),--store $(STORE))
 
-## Deploy a branch's checkout (a git worktree) as a variant beside main: WORKTREE=../adctr-exp
+## Deploy a branch's checkout (a git worktree) as a variant beside main, in a free A/B slot:
+## WORKTREE=../adctr-exp (then python -m adctr.variants diff|list|retire NAME)
 deploy-variant: install
 	$(PY) -m adctr.variants deploy --from $(WORKTREE)
+
+## A branch variant's first deployment and nightly run next to main's nightly SQL (time, bytes).
+bench-variants: install
+	$(PY) bench/variant_cost.py --rows-per-day $(or $(VARIANT_ROWS),100000) --days $(or $(BENCH_DAYS),35)
 
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install

@@ -7,7 +7,6 @@ to its own slot; production's tables and models are byte-identical before and af
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 from pathlib import Path
@@ -21,7 +20,7 @@ from adctr.variants import deployment, ledger
 from adctr.variants.__main__ import main as variants_cli
 from adctr.warehouse import get_warehouse
 
-from tests.helpers import branch_checkout, commit
+from tests.helpers import branch_checkout, commit, load_bench
 from tests.integration.conftest import HISTORY_DAYS as DAYS
 
 PROMOTE = {"attribution_window_days": 1, "promote_reason": "e2e: operator promotes this run"}
@@ -30,43 +29,14 @@ CODE_BRANCH, CODE_VARIANT = "exp/impute-zero-ctr", "exp-impute-zero-ctr"
 NEW_COLUMN = "creative_ctr_14d"
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text("utf-8")
-    assert text.count(old) == 1, (path, old)
-    path.write_text(text.replace(old, new), "utf-8")
+BENCH = load_bench("variant_cost")
+_edit = BENCH.edit_once
 
 
 def sql_branch(checkout: Path) -> Path:
     """A new trailing statistic in features.creative_daily (its SQL, schema files, suites and
     the model contract's feature list) and headline_length excluded (config)."""
-    _edit(checkout / "sql/features/creative_daily.sql", "\nfinal as (", """
-creative_trailing_14d as (
-    select
-        creative_id,
-        sum(impressions) as impressions_14d,
-        sum(clicks) as clicks_14d
-    from history
-    where report_date >= date_sub(@ds, interval 14 day)
-    group by creative_id
-),
-
-final as (""")
-    _edit(checkout / "sql/features/creative_daily.sql", "        today.conversions\n    from today\n",
-          f"        today.conversions,\n        safe_divide(creative_trailing_14d.clicks_14d, "
-          f"creative_trailing_14d.impressions_14d) as {NEW_COLUMN}\n    from today\n"
-          "    left join creative_trailing_14d on today.creative_id = creative_trailing_14d.creative_id\n")  # fmt: skip
-    column = f"  - {{name: {NEW_COLUMN}, type: FLOAT64, description: Clicks / impressions of the creative over 14 days}}\n"
-    for table in ("features/creative_daily", "training/ctr_examples", "training/cvr_examples"):
-        path = checkout / f"sql/{table}.yml"
-        path.write_text(path.read_text("utf-8").rstrip("\n") + "\n" + column, "utf-8")
-        suite_path = checkout / f"expectations/{table.replace('/', '.')}.json"
-        suite = json.loads(suite_path.read_text("utf-8"))
-        for e in suite["expectations"]:
-            if e["type"] == "expect_table_columns_to_match_set":
-                e["kwargs"]["column_set"].append(NEW_COLUMN)
-        suite["expectations"].append({"type": "expect_column_values_to_be_between", "kwargs": {
-            "column": NEW_COLUMN, "min_value": 0, "max_value": 1}, "meta": {"severity": "critical"}})  # fmt: skip
-        suite_path.write_text(json.dumps(suite, indent=2), "utf-8")
+    BENCH.add_trailing_ctr(checkout)
     _edit(checkout / "plugins/adctr/model/contract.py", '    "day_of_week",\n)', f'    "day_of_week",\n    "{NEW_COLUMN}",\n)')
     models = yaml.safe_load((checkout / "config/models.yaml").read_text())
     models["defaults"]["exclude_features"] = ["headline_length"]
@@ -163,6 +133,9 @@ def test_main_and_two_branch_variants(  # noqa: PLR0915
     code_diff = capsys.readouterr().out
     assert "changed training/features.py" in code_diff and "SQL files: none" in code_diff
     assert "Tables it rebuilds (everything else is read from production): none" in code_diff
+
+    doc = runner._parse().get_dag(f"ctr_cvr_retrain__{SQL_VARIANT}").doc_md  # the DAG's docs in the UI
+    assert "### What branch `exp-creative-ctr-14d` changes" in doc and f"`features.creative_daily -> {scoped}" in doc
 
     # Both variants run beside main: their own tables, their own code, their own versions.
     sql_run = runner.run(f"ctr_cvr_retrain__{SQL_VARIANT}", day, conf=PROMOTE)

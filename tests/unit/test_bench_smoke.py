@@ -98,3 +98,11 @@ def test_backfill_bench_stage_accounting() -> None:
     # not the time after the previous task to start had ended.
     wide = [{**wh[0], "end_date": "2026-11-01T00:00:20Z"}, *wh[1:4]]
     assert bench.pool_profile(wide)["handoff_gaps_s"] == 0.0 and bench.pool_profile(wide)["busy_s"] == 20.0
+
+
+def test_variant_cost_bench_smoke(isolated_var) -> None:  # noqa: ANN001
+    result = load_bench("variant_cost").run(rows_per_day=600, days=3)
+    assert result["sql_variant_first_deployment"]["partitions"] == 3 + 2  # every day of creative_daily, 2 sets
+    assert result["sql_variant_nightly"]["partitions"] == 3 and result["sql_variant_rerun"]["partitions"] == 0
+    assert result["config_variant_first_deployment"]["partitions"] == 0
+    assert result["main_nightly"]["gb"] > result["sql_variant_nightly"]["gb"] > 0

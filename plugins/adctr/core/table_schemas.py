@@ -6,7 +6,7 @@ DuckDB table, and types the Arrow batches that ingestion loads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,7 +160,12 @@ def all_schemas() -> dict[str, TableSchema]:
 
 
 def get_schema(table_id: str) -> TableSchema:
+    """A table's schema; a branch variant's scoped copy (`<dataset>__<variant>.<table>`) has
+    its table's schema under its own name."""
     schemas = all_schemas()
+    dataset, _, table = table_id.partition(".")
+    if table_id not in schemas and "__" in dataset and f"{dataset.split('__')[0]}.{table}" in schemas:
+        return replace(schemas[f"{dataset.split('__')[0]}.{table}"], table_id=table_id)
     if table_id not in schemas:
         raise settings.ConfigError(
             f"no schema file for table {table_id!r} (expected sql/{table_id.replace('.', '/')}.yml)"

@@ -60,7 +60,10 @@ def deployed(dags_folder: Path) -> dict[str, Path]:
     root = dags_folder / "variants"
     if not root.is_dir():
         return {}
-    return {p.name: p for p in sorted(root.iterdir()) if (p / settings.VARIANT_FILE).is_file()}
+    return {
+        p.name: p for p in sorted(root.iterdir())
+        if not p.name.startswith(".") and (p / settings.VARIANT_FILE).is_file()  # .<name>.tmp: being copied
+    }  # fmt: skip
 
 
 def slot_claims(dags_folder: Path) -> dict[str, str]:

@@ -200,13 +200,15 @@ def table_scans(sql: str) -> dict[str, TableScan]:
 
     from adctr.core import table_schemas
 
-    known = table_schemas.all_schemas()
-    tree = qualify(
-        sqlglot.parse_one(sql, read="bigquery"),
-        schema=_schema_mapping(),
-        dialect="bigquery",
-        validate_qualify_columns=False,
-    )
+    known = dict(table_schemas.all_schemas())
+    parsed = sqlglot.parse_one(sql, read="bigquery")
+    mapping = _schema_mapping()
+    for table in parsed.find_all(exp.Table):  # a branch variant's scoped tables: their table's schema
+        if "__" in table.db and f"{table.db}.{table.name}" not in known:
+            scoped = table_schemas.get_schema(f"{table.db}.{table.name}")
+            known[scoped.table_id] = scoped
+            mapping.setdefault(scoped.dataset, {})[scoped.table] = {c.name: c.type for c in scoped.columns}
+    tree = qualify(parsed, schema=mapping, dialect="bigquery", validate_qualify_columns=False)
     tree = pushdown_projections(tree)
     scans: dict[str, TableScan] = {}
     for scope in traverse_scope(tree):
@@ -263,7 +265,7 @@ def estimate_on_duckdb(
 
     per_table: dict[str, int] = {}
     for table_id, scan in sorted(table_scans(sql).items()):
-        schema = table_schemas.get_schema(table_id)
+        schema = table_schemas.get_schema(table_id)  # a variant's scoped copy too
         columns = [c for c in schema.columns if c.name in scan.columns]
         if not columns:
             per_table[table_id] = 0

@@ -324,20 +324,27 @@ def build(
     """
     from adctr.warehouse.base import JobLabels
 
+    sql, target = checked_query(table_id, report_date, params, scope)
+    return warehouse.replace_partition_from_query(
+        target,
+        report_date,
+        sql,
+        labels or JobLabels(task_id=all_sql_models()[table_id].task_id),
+        query_params=query_params(report_date),
+    )
+
+
+def checked_query(
+    table_id: str, report_date: date, params: dict[str, Any] | None = None, scope: Any = None
+) -> tuple[str, schemas.TableSchema]:
+    """The SELECT that builds one model's partition (rendered, checked, redirected to a
+    variant's scoped tables) and the table it writes."""
     models = all_sql_models()
     if table_id not in models:
         raise SqlModelError(f"no SQL model {table_id!r} (expected sql/{table_id.replace('.', '/')}.sql)")
     model = models[table_id]
     sql = render(model, report_date, params)
     check(model, sql)
-    target = model.schema
-    if scope is not None:
-        sql = redirect_tables(sql, scope.mapping(), display_path(model.sql_path))
-        target = scope.physical_schema(table_id)
-    return warehouse.replace_partition_from_query(
-        target,
-        report_date,
-        sql,
-        labels or JobLabels(task_id=model.task_id),
-        query_params=query_params(report_date),
-    )
+    if scope is None:
+        return sql, model.schema
+    return redirect_tables(sql, scope.mapping(), display_path(model.sql_path)), scope.physical_schema(table_id)
