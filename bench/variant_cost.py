@@ -100,18 +100,18 @@ class Meter:
     def __init__(self, wh: Any) -> None:
         self.wh, self.seconds, self.bytes, self.partitions = wh, 0.0, 0, 0
 
-    def estimate(self, table_id: str, day: date, scope: Any = None) -> None:
+    def estimate(self, table_id: str, day: date, params: dict[str, Any], scope: Any = None) -> None:
         from adctr.warehouse import cost, elt
 
-        sql, _ = elt.checked_query(table_id, day, None, scope)
+        sql, _ = elt.checked_query(table_id, day, elt.param_overrides(table_id, params), scope)
         self.bytes += cost.estimate_on_duckdb(sql, elt.query_params(day), self.wh).processed
         self.partitions += 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seconds": round(self.seconds, 2), "gb": round(self.bytes / 1e9, 3), "partitions": self.partitions}
+        return {"seconds": round(self.seconds, 2), "bytes": self.bytes, "gb": round(self.bytes / 1e9, 3), "partitions": self.partitions}
 
 
-def main_nightly(wh: Any, day: date, daily: bool) -> Meter:
+def main_nightly(wh: Any, day: date, daily: bool, params: dict[str, Any]) -> Meter:
     """Main's SQL for a night: the daily DAG's models for `day` (if `daily`) and the training sets."""
     from adctr.quality import validate_partition
     from adctr.warehouse import elt
@@ -119,15 +119,15 @@ def main_nightly(wh: Any, day: date, daily: bool) -> Meter:
     meter = Meter(wh)
     tables = [m.table_id for m in elt.sql_models_for_dag("ad_performance_daily")] if daily else []
     for table_id in [*tables, *TRAINING]:
-        meter.estimate(table_id, day)
+        meter.estimate(table_id, day, params)
         t = time.perf_counter()
-        elt.build(table_id, day, wh)
+        elt.build(table_id, day, wh, params=elt.param_overrides(table_id, params))
         validate_partition(wh, table_id, day, "bench", build_docs=False)
         meter.seconds += time.perf_counter() - t
     return meter
 
 
-def variant_run(wh: Any, folder: Path, day: date) -> Meter:
+def variant_run(wh: Any, folder: Path, day: date, params: dict[str, Any]) -> Meter:
     """The variant DAG's build and gate tasks for `day` (task bodies, without Airflow)."""
     from adctr.core import settings
     from adctr.orchestration.tasks.variants import build_scoped, validate_scoped
@@ -137,16 +137,19 @@ def variant_run(wh: Any, folder: Path, day: date) -> Meter:
     plan = plan_for(folder)
     for table_id in plan.rebuild:
         t = time.perf_counter()
-        built = build_scoped(table_id, day.isoformat(), {}, str(folder))
-        validate_scoped(table_id, built, day.isoformat(), {}, str(folder))
+        built = build_scoped(table_id, day.isoformat(), {"params": params}, str(folder))
+        validate_scoped(table_id, built, day.isoformat(), {"params": params}, str(folder))
         meter.seconds += time.perf_counter() - t
         with settings.deployment(folder):
             for d in built["built"]:
-                meter.estimate(table_id, date.fromisoformat(d), plan)
+                meter.estimate(table_id, date.fromisoformat(d), params, plan)
     return meter
 
 
-def run(rows_per_day: int, days: int) -> dict[str, Any]:
+def run(rows_per_day: int, days: int, attribution_window_days: int | None = None) -> dict[str, Any]:
+    """`attribution_window_days` overrides the CVR set's (7) as the DAG's Param does: a history
+    shorter than it leaves the CVR set empty."""
+    params = {"attribution_window_days": attribution_window_days} if attribution_window_days is not None else {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ADCTR_VAR_DIR"] = tmp
         from adctr.warehouse import elt, get_warehouse
@@ -157,14 +160,14 @@ def run(rows_per_day: int, days: int) -> dict[str, Any]:
         wh = get_warehouse()
         elt_rebuild.load_raw(wh, history, rows_per_day)
         elt_rebuild.ours(wh, history[:-1])  # main's daily layers, every day but the last
-        main_first = main_nightly(wh, snapshot, daily=False)
+        main_first = main_nightly(wh, snapshot, False, params)
         sql_variant = _deployment(Path(tmp) / "dags", "exp-sql", sql_change=True)
         config_variant = _deployment(Path(tmp) / "dags", "exp-config", sql_change=False)
-        first = variant_run(wh, sql_variant, snapshot)
-        config_first = variant_run(wh, config_variant, snapshot)
-        main_night = main_nightly(wh, nightly, daily=True)
-        night = variant_run(wh, sql_variant, nightly)
-        again = variant_run(wh, sql_variant, nightly)  # a redeploy or re-run: nothing changed
+        first = variant_run(wh, sql_variant, snapshot, params)
+        config_first = variant_run(wh, config_variant, snapshot, params)
+        main_night = main_nightly(wh, nightly, True, params)
+        night = variant_run(wh, sql_variant, nightly, params)
+        again = variant_run(wh, sql_variant, nightly, params)  # a redeploy or re-run: nothing changed
         del elt
     return {
         "rows_per_day": rows_per_day, "days": days,

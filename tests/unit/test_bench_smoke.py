@@ -101,8 +101,8 @@ def test_backfill_bench_stage_accounting() -> None:
 
 
 def test_variant_cost_bench_smoke(isolated_var) -> None:  # noqa: ANN001
-    result = load_bench("variant_cost").run(rows_per_day=600, days=3)
+    result = load_bench("variant_cost").run(rows_per_day=600, days=3, attribution_window_days=1)
     assert result["sql_variant_first_deployment"]["partitions"] == 3 + 2  # every day of creative_daily, 2 sets
     assert result["sql_variant_nightly"]["partitions"] == 3 and result["sql_variant_rerun"]["partitions"] == 0
     assert result["config_variant_first_deployment"]["partitions"] == 0
-    assert result["main_nightly"]["gb"] > result["sql_variant_nightly"]["gb"] > 0
+    assert result["main_nightly"]["bytes"] > result["sql_variant_nightly"]["bytes"] > 0
