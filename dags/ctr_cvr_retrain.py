@@ -105,7 +105,9 @@ DEPLOYMENT = dag_helpers.deployment_root(__file__)
     },
 )
 def ctr_cvr_retrain() -> None:
-    @task
+    # A variant that reads production's training sets waits here (retries, backoff up to 10
+    # min) until main's run has built and validated them; a failed gate fails at once.
+    @task(retries=6)
     def check_inputs(snapshot_date: str, params=None) -> str:  # noqa: ANN001
         from adctr.orchestration.tasks.retrain import check_training_inputs
 

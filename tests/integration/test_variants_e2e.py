@@ -145,6 +145,11 @@ def test_main_and_two_branch_variants(  # noqa: PLR0915
     assert not any(t.startswith("build__") for t in code_run.task_states)  # config and code only
     assert {"build__features__creative_daily", "build__training__ctr_examples"} <= set(sql_run.task_states)
     assert "build__features__asset_daily" not in sql_run.task_states
+    from adctr.orchestration import run_summary
+    from adctr.quality.results import dq_store
+
+    summary = run_summary.read(dq_store(), f"ctr_cvr_retrain__{SQL_VARIANT}", sql_run.run_id)
+    assert summary["rows"][scoped][day.isoformat()] > 0 and "features.creative_daily" not in summary["rows"]
 
     assert scoped_tables() == {scoped, "training__exp_creative_ctr_14d.ctr_examples", "training__exp_creative_ctr_14d.cvr_examples"}
     with get_warehouse() as wh:

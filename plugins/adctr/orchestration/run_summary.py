@@ -40,8 +40,18 @@ def _scoring_report(store: ObjectStore, run_id: str) -> dict[str, Any] | None:
 
 
 def dag_tables(dag_id: str) -> list[str]:
-    """The warehouse tables a DAG writes (raw for the daily DAG, then its SQL models)."""
-    base = dag_id.split("__")[0]
+    """The warehouse tables a DAG writes (raw for the daily DAG, then its SQL models; a branch
+    variant's retrain DAG, `<base>__<variant>`, writes its scoped tables)."""
+    base, _, variant = dag_id.partition("__")
+    if variant:
+        from adctr.core import settings
+        from adctr.variants.deployment import variant_folder
+        from adctr.variants.plan import plan_for
+
+        folder = variant_folder(settings.dags_folder(), variant)
+        if (folder / settings.VARIANT_FILE).is_file():
+            plan = plan_for(folder)
+            return [plan.physical(t) for t in plan.rebuild]
     tables = [m.table_id for m in elt.sql_models_for_dag(base)]
     if base == "ad_performance_daily":
         tables = ["raw.ad_performance", "raw.ad_performance_quarantine", *tables]
