@@ -63,7 +63,9 @@ def test_slot_sync_dag_on_gcs(runner, gcs_airflow_backend, config_copy, isolated
     assert outcome.state == "success"
     assert slots.current(store, "cvr0") == {"model": "cvr", "variant": "main", "version": 1}
     assert sorted(reader.poll()) == [1]
-    assert [r["to"]["version"] for r in slots.audit_log(store)] == [1, 1]
+    configured = yaml.safe_load((config_copy / "slots.yaml").read_text())["slots"]
+    assert len(configured) == 11  # ctr0, cvr0, and the A/B slots cvr1..cvr9 (main's until a variant claims one)
+    assert [r["to"]["version"] for r in slots.audit_log(store)] == [1] * len(configured)
 
     # A slot naming a variant nothing was published for fails the run and moves no slot.
     cfg = yaml.safe_load((config_copy / "slots.yaml").read_text())

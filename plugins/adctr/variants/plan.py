@@ -98,9 +98,6 @@ class VariantPlan:
     def mapping(self) -> dict[str, str]:
         return {t: self.physical(t) for t in self.rebuild}
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"modified": dict(self.modified), "rebuild": {t: self.physical(t) for t in self.rebuild}}
-
 
 def plan_for(deployment: Path) -> VariantPlan:
     """The plan of the variant deployed in `deployment` against production's current files."""
