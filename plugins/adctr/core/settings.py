@@ -66,7 +66,7 @@ def _deployment_copy(folder: str) -> Path | None:
 
 
 def sql_dir() -> Path:
-    return _deployment_copy("sql") or Path(os.environ.get("ADCTR_SQL_DIR", project_root() / "sql"))
+    return _deployment_copy("sql") or main_sql_dir()
 
 
 def main_sql_dir() -> Path:
@@ -75,9 +75,12 @@ def main_sql_dir() -> Path:
 
 
 def expectations_dir() -> Path:
-    return _deployment_copy("expectations") or Path(
-        os.environ.get("ADCTR_EXPECTATIONS_DIR", project_root() / "expectations")
-    )
+    return _deployment_copy("expectations") or main_expectations_dir()
+
+
+def main_expectations_dir() -> Path:
+    """Production's expectation suites, whatever is being read."""
+    return Path(os.environ.get("ADCTR_EXPECTATIONS_DIR", project_root() / "expectations"))
 
 
 def config_dir() -> Path:

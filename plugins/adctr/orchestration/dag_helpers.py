@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from adctr.core import settings
@@ -234,20 +235,11 @@ def validate_task(table_id: str) -> Any:
     return validate
 
 
-def variant_plan(deployment: str | None) -> Any:
-    """The branch variant's plan (`adctr.variants.plan`) for a deployment folder, None for main."""
-    if deployment is None:
-        return None
-    from pathlib import Path
-
-    from adctr.variants.plan import plan_for
-
-    return plan_for(Path(deployment))
-
-
 def physical_table(table_id: str, deployment: str | None) -> str:
     """Where the deployment reads `table_id`: a variant's scoped table if it rebuilds it."""
-    plan = variant_plan(deployment)
+    from adctr.variants.plan import deployment_plan
+
+    plan = deployment_plan(deployment)
     return plan.physical(table_id) if plan is not None else table_id
 
 
@@ -255,8 +247,6 @@ def variant_doc(doc: str, deployment: str | None) -> str:
     """A DAG's docs, and for a branch variant what the branch changes against main (its diff)."""
     if deployment is None:
         return doc
-    from pathlib import Path
-
     from adctr.variants import diff
 
     return doc + "\n\n" + diff.markdown(diff.describe(Path(deployment)))
@@ -329,9 +319,10 @@ def variant_model_tasks(dag_id: str, snapshot_date: Any, upstream: Any, deployme
     from airflow.sdk import task
 
     from adctr.orchestration import lineage
+    from adctr.variants.plan import plan_for
     from adctr.warehouse import elt
 
-    plan = variant_plan(deployment)
+    plan = plan_for(Path(deployment))
     with settings.deployment(deployment):
         models = elt.all_sql_models()
     gates: dict[str, Any] = {}

@@ -103,25 +103,29 @@ def parse_slots(cfg: dict[str, Any], models: set[str]) -> list[SlotSpec]:
 
 def with_claims(specs: list[SlotSpec], claims: dict[str, str], variant_slots: list[str]) -> list[SlotSpec]:
     """The slots as deployed branch variants claim them (`claims`: slot -> variant)."""
-    by_slot = {s.slot: s for s in specs}
     bad = sorted(s for s in claims if s not in variant_slots)
     if bad:
         raise SlotSyncError(f"variants claim {bad}, which are not variant_slots of config/slots.yaml ({variant_slots})")
     return [
         SlotSpec(s.slot, s.model, claims[s.slot], fallback=s) if s.slot in claims and s.pinned is None else s
-        for s in (by_slot[k] for k in by_slot)
+        for s in specs
     ]
+
+
+def variant_slots(cfg: dict[str, Any]) -> list[str]:
+    """`variant_slots` of a slots.yaml: the slots a branch variant may claim, each defined in it."""
+    wanted = list(cfg.get("variant_slots") or [])
+    unknown = sorted(set(wanted) - set(cfg.get("slots") or {}))
+    if unknown:
+        raise SlotSyncError(f"variant_slots in config/slots.yaml names slots it does not define: {unknown}")
+    return wanted
 
 
 def load_slots(claims: dict[str, str] | None = None) -> list[SlotSpec]:
     """config/slots.yaml's slots, with the claims of deployed branch variants applied."""
     cfg = settings.load_config("slots")
     specs = parse_slots(cfg, set(settings.load_config("models")["models"]))
-    variant_slots = list(cfg.get("variant_slots") or [])
-    unknown = sorted(set(variant_slots) - {s.slot for s in specs})
-    if unknown:
-        raise SlotSyncError(f"variant_slots in config/slots.yaml names slots it does not define: {unknown}")
-    return with_claims(specs, claims or {}, variant_slots)
+    return with_claims(specs, claims or {}, variant_slots(cfg))
 
 
 # --- operator pins (kept in the store so the next scheduled sync respects them) ---------------

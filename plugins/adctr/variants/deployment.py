@@ -31,6 +31,7 @@ from typing import Any
 
 from adctr.core import settings
 from adctr.core.storage import ObjectStore
+from adctr.release import slots as slot_config
 from adctr.variants import ledger
 
 RETRAIN_DAG_FILE = "ctr_cvr_retrain.py"
@@ -78,12 +79,7 @@ def slot_claims(dags_folder: Path) -> dict[str, str]:
 def variant_slots() -> list[str]:
     """Slots a variant may claim (`variant_slots` of main's config/slots.yaml)."""
     with settings.deployment(None):
-        cfg = settings.load_config("slots")
-    wanted = list(cfg.get("variant_slots") or [])
-    unknown = sorted(set(wanted) - set(cfg.get("slots") or {}))
-    if unknown:
-        raise VariantError(f"variant_slots in config/slots.yaml names slots it does not define: {unknown}")
-    return wanted
+        return slot_config.variant_slots(settings.load_config("slots"))
 
 
 def choose_slot(dags_folder: Path, variant: str, wanted: str | None) -> str:

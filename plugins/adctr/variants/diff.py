@@ -59,8 +59,6 @@ def config_changes(mine: Path, theirs: Path) -> list[str]:
 def describe(folder: Path) -> dict[str, Any]:
     """What the variant deployed in `folder` changes against main."""
     root = settings.project_root()
-    with settings.deployment(None):
-        main_expectations = settings.expectations_dir()
     with settings.deployment(folder):
         variant, commit = settings.variant(), settings.git_commit()
     slot_file = folder / deployments.SLOT_FILE
@@ -72,7 +70,7 @@ def describe(folder: Path) -> dict[str, Any]:
         "git_commit": commit,
         "slot": slot_file.read_text("utf-8").strip() if slot_file.is_file() else None,
         "sql": file_changes(folder / "sql", settings.main_sql_dir(), "sql"),
-        "expectations": file_changes(folder / "expectations", main_expectations, "expectations"),
+        "expectations": file_changes(folder / "expectations", settings.main_expectations_dir(), "expectations"),
         "config": config_changes(folder / "config", settings.main_config_dir()),
         "training_code": code,
         "modified_models": plan.modified,

@@ -99,6 +99,11 @@ class VariantPlan:
         return {t: self.physical(t) for t in self.rebuild}
 
 
+def deployment_plan(deployment: str | Path | None) -> VariantPlan | None:
+    """The plan of the variant deployed in `deployment`; None for main (no deployment folder)."""
+    return plan_for(Path(deployment)) if deployment is not None else None
+
+
 def plan_for(deployment: Path) -> VariantPlan:
     """The plan of the variant deployed in `deployment` against production's current files."""
     return _plan(str(deployment), *_stamp(deployment))

@@ -178,11 +178,10 @@ class OfflineEstimate:
         return billed_bytes(self.per_table)
 
 
-def _schema_mapping() -> dict[str, dict[str, dict[str, str]]]:
-    from adctr.core import table_schemas
-
+def _schema_mapping(schemas: Any) -> dict[str, dict[str, dict[str, str]]]:
+    """sqlglot's schema mapping (dataset -> table -> column -> type) of TableSchemas."""
     mapping: dict[str, dict[str, dict[str, str]]] = {}
-    for schema in table_schemas.all_schemas().values():
+    for schema in schemas:
         mapping.setdefault(schema.dataset, {})[schema.table] = {
             c.name: c.type for c in schema.columns
         }
@@ -202,13 +201,11 @@ def table_scans(sql: str) -> dict[str, TableScan]:
 
     known = dict(table_schemas.all_schemas())
     parsed = sqlglot.parse_one(sql, read="bigquery")
-    mapping = _schema_mapping()
     for table in parsed.find_all(exp.Table):  # a branch variant's scoped tables: their table's schema
         if "__" in table.db and f"{table.db}.{table.name}" not in known:
             scoped = table_schemas.get_schema(f"{table.db}.{table.name}")
             known[scoped.table_id] = scoped
-            mapping.setdefault(scoped.dataset, {})[scoped.table] = {c.name: c.type for c in scoped.columns}
-    tree = qualify(parsed, schema=mapping, dialect="bigquery", validate_qualify_columns=False)
+    tree = qualify(parsed, schema=_schema_mapping(known.values()), dialect="bigquery", validate_qualify_columns=False)
     tree = pushdown_projections(tree)
     scans: dict[str, TableScan] = {}
     for scope in traverse_scope(tree):

@@ -12,6 +12,7 @@ from typing import Any
 
 from adctr.core import settings
 from adctr.orchestration.tasks.common import permanent_errors, run_type
+from adctr.variants.plan import deployment_plan
 
 log = logging.getLogger(__name__)
 BRANCH_TRAINING_TIMEOUT_S = 3300.0  # inside the task's one-hour execution_timeout
@@ -38,7 +39,7 @@ def check_training_inputs(
             # refused before anything is read or trained
             raise GateError("force_publish is set but force_reason is empty: a forced publish needs a written reason")
         own = [m.table_id for m in elt.sql_models_for_dag(dag_id)]
-        plan = variant_plan(deployment)
+        plan = deployment_plan(deployment)
         rebuilt = list(plan.rebuild) if plan else own
         inputs = elt.inputs_of(sorted({*own, *rebuilt}))  # production tables the run reads
         span = elt.days_spanned(dag_id, params) + (_rebuilt_reach(rebuilt, dag_id) if plan else 0)
@@ -51,12 +52,6 @@ def check_training_inputs(
         if plan is not None:
             _require_production_training_sets([t for t in own if t not in rebuilt], chosen)
         return chosen.isoformat()
-
-
-def variant_plan(deployment: str | None) -> Any:
-    from adctr.orchestration.dag_helpers import variant_plan as plan
-
-    return plan(deployment)
 
 
 def _rebuilt_reach(rebuilt: list[str], dag_id: str) -> int:
@@ -109,7 +104,7 @@ def train(
     prefix = _candidate_prefix(str(context.get("run_id") or "manual"), model)
     with settings.deployment(deployment), permanent_errors():
         store = get_store("artifact")
-        plan = variant_plan(deployment)
+        plan = deployment_plan(deployment)
         with tempfile.TemporaryDirectory() as tmp:
             if plan is not None and isolated.has_own_code(Path(deployment)):  # the branch's training code
                 source = plan.physical(model_config(model)["examples_table"])
@@ -166,7 +161,7 @@ def _publish(candidate: dict[str, Any], context: dict[str, Any], dag_id: str) ->
     params = dict(context.get("params") or {})
     kind = run_type(dag_run)
     first = min(date.fromisoformat(d) for dates in metrics_doc["split_dates"].values() for d in dates)
-    plan = variant_plan(str(settings.deployment_root()) if settings.deployment_root() else None)
+    plan = deployment_plan(settings.deployment_root())
     where = plan.physical if plan is not None else (lambda t: t)
     examples_table = model_config(candidate["model"])["examples_table"]
     examples = where(examples_table)

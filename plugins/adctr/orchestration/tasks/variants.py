@@ -65,15 +65,14 @@ def _source_days(table_id: str, wh: Any) -> set[date]:
     return set.intersection(*sources) if sources else set()
 
 
-def _stamp(plan: Any, table_id: str, day: date, overrides: dict[str, Any], store: Any) -> str:
-    """What the partition is built from: the model's fingerprint (its SQL with its rebuilt
-    upstream's), the run's Param overrides, the validation runs of the production partitions
-    of `day` it reads, and the builds of the scoped tables it reads (a partition of theirs
-    rebuilt, e.g. for a restated input, rebuilds this one too)."""
+def _stamp_base(plan: Any, table_id: str, overrides: dict[str, Any], store: Any) -> str:
+    """The part of a partition's stamp every date of one run shares: the model's fingerprint
+    (its SQL with its rebuilt upstream's), the run's Param overrides, and the builds of the
+    scoped tables it reads (a partition of theirs rebuilt, e.g. for a restated input,
+    rebuilds this one too). Their ledgers are read once, not once per date."""
     import hashlib
     import json
 
-    from adctr.quality.results import load_result
     from adctr.variants import ledger
     from adctr.warehouse import elt
 
@@ -82,7 +81,18 @@ def _stamp(plan: Any, table_id: str, day: date, overrides: dict[str, Any], store
         if dep in plan.rebuild:
             built = json.dumps(ledger.read(store, plan.variant, plan.physical(dep)), sort_keys=True)
             parts.append(f"{dep}@{hashlib.sha256(built.encode()).hexdigest()[:16]}")
-        else:
+    return ";".join(parts)
+
+
+def _stamp(plan: Any, table_id: str, day: date, base: str) -> str:
+    """What the partition of `day` is built from: `base`, and the validation runs of the
+    production partitions of `day` it reads."""
+    from adctr.quality.results import load_result
+    from adctr.warehouse import elt
+
+    parts = [base]
+    for dep in elt.all_sql_models()[table_id].depends_on:
+        if dep not in plan.rebuild:
             result = load_result(dep, day.isoformat())
             parts.append(f"{dep}={result['run_id'] if result else '-'}")
     return ";".join(parts)
@@ -114,7 +124,8 @@ def build_scoped(table_id: str, snapshot_date: str, context: dict[str, Any], dep
                              table_id, len(set(days) - available), len(days))  # fmt: skip
                 days = [d for d in days if d in available]
             overrides = elt.param_overrides(table_id, params)
-            todo = [(d, _stamp(plan, table_id, d, overrides, store)) for d in days]
+            base = _stamp_base(plan, table_id, overrides, store)
+            todo = [(d, _stamp(plan, table_id, d, base)) for d in days]
             todo = [(d, s) for d, s in todo if done.get(d.isoformat()) != s]
             for day, stamp in todo:
                 rows = elt.build(table_id, day, wh, params=overrides, labels=job_labels(context, day), scope=plan)
