@@ -56,6 +56,7 @@ def raw_day(day: date, rows: int, seed: int) -> pa.Table:
         "headline": pa.array(np.full(n, "話題のゲーム今すぐチェック")),
         "description": pa.array(np.full(n, "説明")),
         "ad_format": pa.array(np.full(n, "image")),
+        "label": pa.nulls(n, pa.string()),
         "device": pa.array(DEVICES[(idx // 2) % 3]),
         "impressions": pa.array(imps), "clicks": pa.array(clicks),
         "conversions": pa.array(rng.binomial(clicks, 0.05)),

@@ -16,6 +16,7 @@ with source as (
         headline,
         description,
         ad_format,
+        label,
         device,
         impressions,
         clicks,
@@ -67,6 +68,7 @@ final as (
         latest.headline,
         latest.description,
         latest.ad_format,
+        latest.label,
         -- measures
         latest.impressions,
         latest.clicks,

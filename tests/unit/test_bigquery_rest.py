@@ -97,6 +97,40 @@ def test_ensure_table_creates_a_partitioned_clustered_table_once(
     assert [c.path.rsplit("/", 1)[-1] for c in bq.calls("tables.get")] == ["ad_performance"]
 
 
+def test_a_new_nullable_column_is_added_to_the_existing_table_before_a_write(
+    wh: BigQueryWarehouse, bq: FakeBigQuery
+) -> None:
+    from dataclasses import replace
+
+    from adctr.local.sql_check import fixture_raw
+    from adctr.warehouse.base import WarehouseConfigError
+
+    schema = get_schema("raw.ad_performance")
+    before = replace(schema, columns=tuple(c for c in schema.columns if c.name != "label"))
+    wh.ensure_table(before)  # the table as it was before its schema file gained `label`
+    assert bq.calls("tables.patch") == []
+
+    data = fixture_raw(DAY, ["google_ads"])
+    assert wh.replace_partition_from_arrow(schema, DAY, data, LABELS) == data.num_rows
+    (patch,) = bq.bodies("tables.patch")  # before the load job: the job itself cannot add it
+    assert [f["name"] for f in patch["schema"]["fields"]] == [*before.column_names, "label"]
+    assert patch["schema"]["fields"][-1] == {
+        "name": "label", "type": "STRING", "mode": "NULLABLE", "description": schema.column("label").description,
+    }  # fmt: skip
+    patched = next(i for i, r in enumerate(bq.requests) if r.resource == "tables.patch")
+    loaded = next(i for i, r in enumerate(bq.requests) if r.resource == "upload.initiate")
+    assert patched < loaded
+    assert set(wh.column_types(schema)) == set(schema.column_names)
+    wh.ensure_table(schema)  # up to date now: nothing more to add
+    assert len(bq.calls("tables.patch")) == 1
+
+    # BigQuery adds only NULLABLE columns to an existing table: a new REQUIRED one is refused.
+    strict = replace(schema, columns=(*schema.columns, replace(schema.column("label"), name="x", mode="REQUIRED")))
+    with pytest.raises(WarehouseConfigError, match=r"lacks the REQUIRED columns \['x'\]"):
+        wh.ensure_table(strict)
+    assert len(bq.calls("tables.patch")) == 1
+
+
 def test_partition_write_from_a_query_replaces_one_partition_and_counts_its_rows(
     wh: BigQueryWarehouse, bq: FakeBigQuery
 ) -> None:

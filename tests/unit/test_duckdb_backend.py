@@ -140,3 +140,24 @@ def test_duckdb_settings_from_config_apply_to_every_connection(
         assert got == [("286.1 MiB", 1)]
     other = DuckDBWarehouse(tmp_path / "other.duckdb")
     assert other.execute_native("select current_setting('memory_limit')") != [("286.1 MiB",)]
+
+
+def test_a_new_nullable_column_is_added_to_the_existing_table_other_changes_are_refused(
+    wh: DuckDBWarehouse,
+) -> None:
+    wh.replace_partition_from_arrow(SCHEMA, D1, _rows(D1, 3))
+    # The schema file gains a NULLABLE column in the middle: the table gets it (at the end).
+    grown = TableSchema(SCHEMA.table_id, (*SCHEMA.columns[:2], Column("label", "STRING"), SCHEMA.columns[2]), "day")
+    wh.replace_partition_from_arrow(grown, D2, _rows(D2, 2).add_column(2, "label", pa.array(["a", None])))
+    assert wh.column_types(grown) == {"day": "DATE", "k": "STRING", "n": "INT64", "label": "STRING"}
+    got = wh.execute_native("select day, label from staging.things order by day, k")
+    assert got == [(D1, None)] * 3 + [(D2, "a"), (D2, None)]  # older partitions: null
+    wh.replace_partition_from_arrow(grown, D1, _rows(D1, 1).append_column("label", pa.array(["b"])))
+    assert _count(wh, D1) == 1
+    # A new REQUIRED column, or the table holding a column the file dropped, is refused.
+    strict = TableSchema(SCHEMA.table_id, (*grown.columns, Column("m", "INT64", "REQUIRED")), "day")
+    with pytest.raises(WarehouseError, match=r"migrate the table"):
+        wh.ensure_table(strict)
+    with pytest.raises(WarehouseError, match=r"migrate the table"):
+        wh.ensure_table(SCHEMA)
+    assert wh.column_types(grown).keys() == {"day", "k", "n", "label"}

@@ -14,12 +14,13 @@ from adctr.ingestion.adapters.google_ads import GoogleAdsAdapter
 from adctr.ingestion.normalize import normalize_report
 from airflow.providers.google.ads.hooks.ads import GoogleAdsHook
 from google.ads.googleads.v23.common.types.ad_asset import AdTextAsset
+from google.ads.googleads.v23.common.types.custom_parameter import CustomParameter
 from google.ads.googleads.v23.services.types.google_ads_service import GoogleAdsRow
 
 DAY = date(2026, 11, 10)
 
 
-def _row(ad_id: int, device: str, imps: int, clicks: int, conv: float, cost_micros: int, **kw: str) -> GoogleAdsRow:
+def _row(ad_id: int, device: str, imps: int, clicks: int, conv: float, cost_micros: int, **kw: object) -> GoogleAdsRow:
     r = GoogleAdsRow()
     r.segments.date = DAY.isoformat()
     r.segments.device = device
@@ -33,6 +34,8 @@ def _row(ad_id: int, device: str, imps: int, clicks: int, conv: float, cost_micr
     r.ad_group_ad.ad.type_ = kw.get("ad_type", "RESPONSIVE_SEARCH_AD")
     r.ad_group_ad.ad.responsive_search_ad.headlines.append(AdTextAsset(text="冬の旅行セール"))
     r.ad_group_ad.ad.responsive_search_ad.descriptions.append(AdTextAsset(text="最大50%オフ"))
+    for key, value in kw.get("params", {}).items():  # the ad's URL custom parameters
+        r.ad_group_ad.ad.url_custom_parameters.append(CustomParameter(key=key, value=value))
     r.metrics.impressions = imps
     r.metrics.clicks = clicks
     r.metrics.conversions = conv
@@ -100,3 +103,20 @@ def test_cost_micros_become_exact_decimal_text(micros: int, text: str) -> None:
     report = GoogleAdsAdapter("google_ads", "1", _LocalRowsHook([_row(1, "MOBILE", 5, 1, 0.0, micros)])).fetch(DAY)
     assert report.table["COST"].to_pylist() == [text]
     assert _normalize(report).accepted["cost_micros"].to_pylist() == [micros]
+
+
+def test_label_is_the_ads_own_adctr_label_custom_parameter() -> None:
+    rows = [
+        _row(901, "MOBILE", 100, 4, 0.0, 1_000_000, params={"season": "winter", "adctr_label": "exp-42:v3"}),
+        _row(902, "MOBILE", 100, 4, 0.0, 1_000_000, params={"season": "winter"}),  # no label key
+        _row(903, "MOBILE", 100, 4, 0.0, 1_000_000, params={"adctr_label": ""}),  # empty: no label
+        _row(904, "MOBILE", 100, 4, 0.0, 1_000_000),  # no custom parameters at all
+    ]
+    hook = _LocalRowsHook(rows)
+    report = GoogleAdsAdapter("google_ads", "1", hook).fetch(DAY)
+    assert "ad_group_ad.ad.url_custom_parameters" in hook.queries[0][1]  # the query returns them
+    assert report.table["AD_LABEL"].to_pylist() == ["exp-42:v3", None, None, None]
+    out = _normalize(report)
+    labels = {r["creative_id"]: r["label"] for r in out.accepted.to_pylist()}
+    assert labels == {"901": "exp-42:v3", "902": None, "903": None, "904": None}
+    assert out.quarantined.num_rows == 0  # a missing label is not a row fault

@@ -12,7 +12,7 @@ from adctr.ingestion.normalize import REPORT_JOB_FIELDS, normalize_report
 
 FIELDS = tuple(REPORT_JOB_FIELDS)
 GOOD = ["2026-11-20", "1001", "adv1", "games", "c1", "traffic", "ag1", "search", "cr1", "見出し", "説明",
-        "text", "mobile", 100, 5, 1, "123.45", "JPY"]  # fmt: skip
+        "text", None, "mobile", 100, 5, 1, "123.45", "JPY"]  # fmt: skip
 
 
 def _normalize(rows, fields=FIELDS, allow_additive=False):  # noqa: ANN001, ANN202
@@ -57,6 +57,13 @@ def test_bad_rows_are_quarantined_with_reason(changes: dict, reason: str) -> Non
     assert reason in q["reason"].split(";")
     assert json.loads(q["row_json"])["ACCOUNT_ID"] == "1001"  # the row is kept whole
     assert q["source_job_id"] == "job-1"
+
+
+@pytest.mark.parametrize(("sent", "label"), [(None, None), ("", None), ("exp-7:v2", "exp-7:v2"), ("007", "007")])
+def test_label_is_text_as_sent_and_empty_is_null_never_a_row_fault(sent: str | None, label: str | None) -> None:
+    out = _normalize([_with(AD_LABEL=sent)])
+    (row,) = out.accepted.to_pylist()
+    assert row["label"] == label and out.quarantined.num_rows == 0
 
 
 def test_duplicate_key_keeps_the_first_and_quarantines_the_rest() -> None:

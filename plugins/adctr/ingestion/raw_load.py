@@ -32,13 +32,19 @@ from adctr.ingestion.landing import (
 log = logging.getLogger(__name__)
 
 def _with_audit(table: Any, pull: LandedReport, schema: Any) -> Any:
+    """The landed content columns plus the audit columns, in the table's schema. A NULLABLE
+    column the schema gained after the pull landed (e.g. raw.ad_performance.label) is null
+    in its rows: that pull's source did not send it."""
     import pyarrow as pa
 
-    n = table.num_rows
+    n, arrow_schema = table.num_rows, schema.arrow_schema()
+    for col in schema.columns:
+        if col.name not in table.column_names and not col.required and not col.audit:
+            table = table.append_column(col.name, pa.nulls(n, arrow_schema.field(col.name).type))
     table = table.append_column("source_job_id", pa.repeat(pa.scalar(pull.source_job_id, pa.string()), n))
     ingested = datetime.fromisoformat(pull.ingested_at)
     table = table.append_column("ingested_at", pa.repeat(pa.scalar(ingested, pa.timestamp("us", tz="UTC")), n))
-    return table.select(schema.column_names).cast(schema.arrow_schema())
+    return table.select(schema.column_names).cast(arrow_schema)
 
 
 @dataclass(frozen=True)

@@ -226,9 +226,30 @@ class BigQueryWarehouse(Warehouse):
         return self.hook.get_client(project_id=self.project, location=self.location)
 
     def ensure_table(self, schema: "TableSchema") -> None:
+        """Create the table if it does not exist; add the schema file's new NULLABLE columns to
+        one that does. A partition write's job cannot add them: a query or load job needs
+        schemaUpdateOptions for that, and a copy job has none, so the table gains them first
+        (tables.patch, appended at the end as BigQuery adds columns; jobs match them by name)."""
+        from google.cloud import bigquery
+
         client = self._client()
         client.create_dataset(dataset_definition(self.project, schema), exists_ok=True)
-        client.create_table(table_definition(self.project, schema), exists_ok=True)
+        # On 409 (exists) the client reads the table: `table` is what BigQuery holds.
+        table = client.create_table(table_definition(self.project, schema), exists_ok=True)
+        have = {f.name for f in table.schema}
+        missing = [c for c in schema.columns if c.name not in have]
+        if not missing:
+            return
+        required = [c.name for c in missing if c.required]
+        if required:
+            raise WarehouseConfigError(
+                f"{self.project}.{schema.table_id} lacks the REQUIRED columns {required} of its "
+                f"schema file; BigQuery adds only NULLABLE columns to an existing table: migrate it"
+            )
+        added = [f for f in schema.bigquery_schema() if f["name"] not in have]
+        table.schema = [*table.schema, *(bigquery.SchemaField.from_api_repr(f) for f in added)]
+        client.update_table(table, ["schema"])
+        log.info("bigquery: added columns %s to %s", [f["name"] for f in added], schema.table_id)
 
     def _run(self, configuration: dict[str, Any]) -> Any:
         from google.api_core.exceptions import GoogleAPICallError

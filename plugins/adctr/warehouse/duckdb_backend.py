@@ -139,11 +139,14 @@ class DuckDBWarehouse(Warehouse):
         return f"duckdb:///{self.path}"
 
     def _ensure(self, con: duckdb.DuckDBPyConnection, schema: "TableSchema") -> None:
+        """Create the table if it does not exist; add the schema file's new NULLABLE columns to
+        one that has every other column (as BigQuery adds them: at the end; writes name their
+        columns). Any other difference is refused."""
+        from adctr.core.table_schemas import DUCKDB_TYPES
+
         con.execute(f'create schema if not exists "{schema.dataset}"')
-        con.execute(
-            f'create table if not exists "{schema.dataset}"."{schema.table}" '
-            f"({schema.duckdb_columns_ddl()})"
-        )
+        target = f'"{schema.dataset}"."{schema.table}"'
+        con.execute(f"create table if not exists {target} ({schema.duckdb_columns_ddl()})")
         existing = [
             r[0]
             for r in con.execute(
@@ -152,7 +155,14 @@ class DuckDBWarehouse(Warehouse):
                 [schema.dataset, schema.table],
             ).fetchall()
         ]
-        if existing != schema.column_names:
+        new = [c for c in schema.columns if c.name not in existing]
+        if new and set(existing) <= set(schema.column_names) and not any(c.required for c in new):
+            for c in new:
+                kind = DUCKDB_TYPES[c.type]
+                con.execute(f'alter table {target} add column if not exists "{c.name}" {kind}')
+            log.info("duckdb: added columns %s to %s", [c.name for c in new], schema.table_id)
+            existing += [c.name for c in new]
+        if sorted(existing) != sorted(schema.column_names):
             raise WarehouseError(
                 f"{schema.table_id} in {self.path} has columns {existing}, its schema file says "
                 f"{schema.column_names}; migrate the table (or rebuild it) before loading"

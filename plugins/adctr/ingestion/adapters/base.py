@@ -30,6 +30,7 @@ REPORT_FIELDS = {
     "AD_TITLE": "headline",
     "AD_DESCRIPTION": "description",
     "AD_TYPE": "ad_format",
+    "AD_LABEL": "label",  # the creative's label on the medium (the experiment loop's tracking id)
     "DEVICE": "device",
     "IMPS": "impressions",
     "CLICKS": "clicks",

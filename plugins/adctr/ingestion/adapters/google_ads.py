@@ -10,7 +10,14 @@ Mapping choices, for a medium that has no advertiser or industry of its own:
 - objective = "conversions" for conversion-optimising bid strategies, else "traffic";
 - placement = advertising channel (search, display; video/demand-gen/discovery -> feed);
 - conversions are whole numbers only: fractional (data-driven) conversions are quarantined
-  as bad_conversions rather than rounded, so use a last-click conversion action here.
+  as bad_conversions rather than rounded, so use a last-click conversion action here;
+- label (AD_LABEL) = the value of the ad-level URL custom parameter `adctr_label`
+  (LABEL_PARAMETER), read from `ad_group_ad.ad.url_custom_parameters` in the same GAQL
+  query: the tracking id the experiment loop sets on the ads it submits. Only the ad's own
+  parameters count (not the ad group's or campaign's, which every ad under them inherits);
+  an ad without the key, or with an empty value, has no label (null). Google Ads labels
+  (`ad_group_ad.labels`) are not used: they are resource names of account-level Label
+  objects, not text, and would need a second query to resolve.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ SELECT
   campaign.id, campaign.bidding_strategy_type, campaign.advertising_channel_type,
   ad_group.id, ad_group_ad.ad.id, ad_group_ad.ad.type, ad_group_ad.ad.name,
   ad_group_ad.ad.responsive_search_ad.headlines, ad_group_ad.ad.responsive_search_ad.descriptions,
+  ad_group_ad.ad.url_custom_parameters,
   metrics.impressions, metrics.clicks, metrics.conversions, metrics.cost_micros
 FROM ad_group_ad
 WHERE segments.date = '{day}'
@@ -42,6 +50,7 @@ WHERE segments.date = '{day}'
 CONVERSION_STRATEGIES = {"TARGET_CPA", "MAXIMIZE_CONVERSIONS", "TARGET_ROAS", "MAXIMIZE_CONVERSION_VALUE"}
 CHANNEL_PLACEMENT = {"SEARCH": "search", "DISPLAY": "display", "VIDEO": "feed", "DEMAND_GEN": "feed", "DISCOVERY": "feed"}
 AD_FORMAT = {"IMAGE_AD": "image", "VIDEO_AD": "video", "VIDEO_RESPONSIVE_AD": "video"}
+LABEL_PARAMETER = "adctr_label"  # the ad-level URL custom parameter that carries AD_LABEL
 
 
 def _count(value: float | int) -> str:
@@ -97,6 +106,11 @@ class GoogleAdsAdapter:
         return Report(self.medium, report_date, f"gaql-{self.customer_id}-{day}-{pulled}", table, totals)
 
 
+def _label(ad: Any) -> str | None:
+    """The ad's own LABEL_PARAMETER custom parameter (unique per ad); None if absent or empty."""
+    return next((p.value for p in ad.url_custom_parameters if p.key == LABEL_PARAMETER), None) or None
+
+
 def rows_to_table(rows: list[Any], industry: str | None) -> pa.Table:
     """GoogleAdsRow messages -> canonical report fields as strings (column-wise)."""
     out: dict[str, list[str | None]] = {f: [] for f in REPORT_FIELDS}
@@ -117,6 +131,7 @@ def rows_to_table(rows: list[Any], industry: str | None) -> pa.Table:
             "AD_TITLE": headlines[0].text if headlines else (ad.name or None),
             "AD_DESCRIPTION": descriptions[0].text if descriptions else None,
             "AD_TYPE": AD_FORMAT.get(_name(ad.type_), "text"),
+            "AD_LABEL": _label(ad),
             "DEVICE": _name(r.segments.device).lower(),
             "IMPS": _count(r.metrics.impressions),
             "CLICKS": _count(r.metrics.clicks),
