@@ -67,6 +67,7 @@ def test_job_flow_csv_pages_and_totals(server) -> None:
     rows = [r for p in pages for r in p.to_pylist()]
     assert len(rows) == done["row_count"] and list(pages[0].column_names) == list(REPORT_FIELDS)
     assert {str(r["DAY"]) for r in rows} == {DAY}
+    assert {r["AD_LABEL"] for r in rows} == {None}  # organic creatives: an empty column
     assert int(done["totals"]["IMPS"]) == sum(r["IMPS"] for r in rows)
     assert int(done["totals"]["CONVERSIONS"]) == sum(r["CONVERSIONS"] for r in rows)
 

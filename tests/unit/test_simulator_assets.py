@@ -102,7 +102,10 @@ def test_assets_keep_launching_after_start(world: World) -> None:
 
 
 def test_report_rows_show_the_creatives_assets(world: World) -> None:
-    report = report_table(world, "google_ads", DAY, DAY, TODAY).to_pylist()
+    table = report_table(world, "google_ads", DAY, DAY, TODAY)
+    # Organic creatives carry no label: a string column of nulls.
+    assert table.schema.field("AD_LABEL").type == pa.string() and table["AD_LABEL"].null_count == table.num_rows
+    report = table.to_pylist()
     ads = {r["creative_id"]: r for r in world.creative_table(DAY).to_pylist()}
     assets = {r["asset_id"]: r for r in world.asset_table(DAY).to_pylist()}
     assert len(report) == 96 * 3

@@ -5,6 +5,8 @@ it fires: on the listed request numbers of that (stream, medium) counter (`on_re
 1-based, deterministic) and/or with a seeded `probability`. Streams and kinds:
 
     create   : http_429, http_5xx, slow, drop_connection
+    submit   : http_429, http_5xx, slow, drop_connection -- POST /api/v1/creatives, before
+               anything is stored
     status   : http_429, http_5xx, slow, drop_connection, job_failed
     download : http_429, http_5xx, slow, drop_connection, truncated_page, duplicated_page
     job      : schema_drift (rename / extra_columns), bad_rows (see BAD_ROW_KINDS)
@@ -12,13 +14,22 @@ it fires: on the listed request numbers of that (stream, medium) counter (`on_re
     ads      : (as assets) -- the JSON listings GET /api/v1/assets and /api/v1/ads; a
                truncated page keeps the first half of its rows, a duplicated page is another
                page's answer
+    delivery : drop_units (`label_prefix`, `share`) -- the submitted creatives (submissions.py)
+               whose label starts with `label_prefix`, in a deterministic `share` of the ad
+               groups (those with stream_seed(seed, "drop_units", ad_group_id) / 2**64 < share),
+               never deliver: no report rows, no ground-truth rows, while the submission API
+               and the ads listing show them as usual (the silent loss a sample-ratio-mismatch
+               check must catch). Always on while the rule is set (no on_requests/probability);
+               `medium` narrows it to one medium; the truth endpoint still shows the intent.
 
 Example (config/simulator.yaml `faults:` or `PUT /admin/faults`):
     - {kind: http_429, stream: download, on_requests: [1, 2], retry_after: 0.2}
     - {kind: bad_rows, stream: job, medium: yahoo_ads, bad_rows: [negative_count, null_id]}
+    - {kind: drop_units, stream: delivery, label_prefix: "exp42-", share: 0.25}
 
 This module owns the rules (`FaultRule`, `FaultPlan`) and the data faults of the job stream
-(`inject_bad_rows`, `apply_schema_drift`), which spoil a report table when a job is created.
+(`inject_bad_rows`, `apply_schema_drift`), which spoil a report table when a job is created,
+and of the delivery stream (`dropped_units`), which the submitted creatives' draws apply.
 Transport faults act on the HTTP exchange and live with it in routes.py.
 """
 
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -41,12 +53,15 @@ PAGE_KINDS = frozenset(
 )
 STREAM_KINDS = {
     "create": {"http_429", "http_5xx", "slow", "drop_connection"},
+    "submit": {"http_429", "http_5xx", "slow", "drop_connection"},
     "status": {"http_429", "http_5xx", "slow", "drop_connection", "job_failed"},
     "download": PAGE_KINDS,
     "job": {"schema_drift", "bad_rows"},
     "assets": PAGE_KINDS,
     "ads": PAGE_KINDS,
+    "delivery": {"drop_units"},
 }
+ALWAYS_ON_STREAMS = ("job", "delivery")  # rules that apply whenever set, not per request
 BAD_ROW_KINDS = (
     "negative_count", "clicks_gt_impressions", "null_id", "unknown_currency",
     "date_outside_range", "duplicate_row",
@@ -70,6 +85,8 @@ class FaultRule:
     rename: dict[str, str] = field(default_factory=dict)
     extra_columns: dict[str, str] = field(default_factory=dict)
     bad_rows: tuple[str, ...] = ()
+    label_prefix: str = ""
+    share: float = 0.0
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "FaultRule":
@@ -96,8 +113,14 @@ class FaultRule:
         bad = sorted(set(rule.bad_rows) - set(BAD_ROW_KINDS))
         if bad:
             raise FaultConfigError(f"fault rule {raw}: unknown bad_rows {bad} (known: {BAD_ROW_KINDS})")
-        if not rule.on_requests and rule.probability <= 0 and rule.stream != "job":
+        if not rule.on_requests and rule.probability <= 0 and rule.stream not in ALWAYS_ON_STREAMS:
             raise FaultConfigError(f"fault rule {raw}: set on_requests or a probability > 0")
+        if rule.kind == "drop_units" and (
+            not isinstance(rule.label_prefix, str) or not 0.0 <= float(rule.share) <= 1.0
+        ):
+            raise FaultConfigError(
+                f"fault rule {raw}: drop_units needs a str label_prefix and a share in 0..1"
+            )
         return rule
 
 
@@ -125,13 +148,46 @@ class FaultPlan:
             for rule in self.rules:
                 if rule.stream != stream or (rule.medium and rule.medium != medium):
                     continue
-                always = rule.stream == "job" and not rule.on_requests and rule.probability <= 0
+                always = rule.stream in ALWAYS_ON_STREAMS and not (
+                    rule.on_requests or rule.probability > 0
+                )
                 if always or n in rule.on_requests or (
                     rule.probability > 0 and self._rng.random() < rule.probability
                 ):
                     hits.append(rule)
                     self.fired[rule.kind] += 1
             return hits
+
+    def delivery_rules(self) -> list[FaultRule]:
+        """The rules of the delivery stream (not a request stream: nothing is counted)."""
+        with self._lock:
+            return [r for r in self.rules if r.stream == "delivery"]
+
+
+def drops_ad_group(seed: int, ad_group_id: str, share: float) -> bool:
+    """Whether a drop_units rule of `share` hits the ad group (deterministic per seed)."""
+    return stream_seed(seed, "drop_units", ad_group_id) / 2.0**64 < share
+
+
+def dropped_units(
+    rules: Sequence[FaultRule],
+    seed: int,
+    medium: str,
+    ad_group_ids: Sequence[str],
+    labels: Sequence[str],
+) -> np.ndarray:
+    """Per submitted creative (its ad group and label): True if a drop_units rule of the
+    delivery stream keeps it from ever delivering on `medium`."""
+    out = np.zeros(len(labels), dtype=bool)
+    for rule in rules:
+        if rule.kind != "drop_units" or (rule.medium and rule.medium != medium):
+            continue
+        hit = {g: drops_ad_group(seed, g, rule.share) for g in set(ad_group_ids)}
+        out |= np.array(
+            [hit[g] and lab.startswith(rule.label_prefix) for g, lab in zip(ad_group_ids, labels)],
+            dtype=bool,
+        )
+    return out
 
 
 def inject_bad_rows(table: pa.Table, kinds: tuple[str, ...], start: date) -> pa.Table:

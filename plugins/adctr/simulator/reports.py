@@ -3,11 +3,14 @@
 `report_table` turns the world's draws for a date range into report rows as of a given day
 (conversions restate until the attribution window closes); a `ReportJob` holds those rows
 fixed from creation and serves them in CSV pages with the totals reconciliation checks.
+Given the submitted creatives (submissions.py), each day's organic rows are followed by theirs
+(AD_LABEL = the label; organic rows carry a null label).
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from adctr.simulator.faults import FaultRule
+from adctr.simulator.submissions import Submission, SubmissionStore, draw_submitted, serving
 from adctr.simulator.world import (
     DEVICES,
     FORMATS,
@@ -27,8 +32,8 @@ from adctr.simulator.world import (
 
 REPORT_FIELDS = (
     "DAY", "ACCOUNT_ID", "ADVERTISER_ID", "INDUSTRY", "CAMPAIGN_ID", "CAMPAIGN_OBJECTIVE",
-    "ADGROUP_ID", "PLACEMENT", "AD_ID", "AD_TITLE", "AD_DESCRIPTION", "AD_TYPE", "DEVICE",
-    "IMPS", "CLICKS", "CONVERSIONS", "COST", "CURRENCY",
+    "ADGROUP_ID", "PLACEMENT", "AD_ID", "AD_TITLE", "AD_DESCRIPTION", "AD_TYPE", "AD_LABEL",
+    "DEVICE", "IMPS", "CLICKS", "CONVERSIONS", "COST", "CURRENCY",
 )  # fmt: skip
 TOTAL_FIELDS = ("IMPS", "CLICKS", "CONVERSIONS", "COST")
 
@@ -71,8 +76,20 @@ class ReportJob:
         return buf.getvalue(), chunk.num_rows
 
 
-def report_table(world: World, medium: str, start: date, end: date, today: date) -> pa.Table:
-    """The report rows for a date range as the API serves them on `today` (vectorised)."""
+def report_table(
+    world: World,
+    medium: str,
+    start: date,
+    end: date,
+    today: date,
+    submissions: SubmissionStore | Iterable[Submission] | None = None,
+    delivery_faults: Sequence[FaultRule] = (),
+) -> pa.Table:
+    """The report rows for a date range as the API serves them on `today` (vectorised); each
+    day's organic rows, then those of the `submissions` serving that day (their delivery less
+    what `delivery_faults` drop)."""
+    if submissions is not None and not isinstance(submissions, SubmissionStore):
+        submissions = tuple(submissions)
     tables = []
     day = start
     while day <= end:
@@ -100,6 +117,7 @@ def report_table(world: World, medium: str, start: date, end: date, today: date)
                     "AD_TITLE": world.headlines.take(idx),
                     "AD_DESCRIPTION": world.descriptions.take(idx),
                     "AD_TYPE": pa.array(FORMATS).take(pa.array(world.format[d.creative_index])),
+                    "AD_LABEL": pa.nulls(n, pa.string()),  # organic creatives carry no label
                     "DEVICE": pa.array(DEVICES).take(pa.array(d.device_index)),
                     "IMPS": pa.array(d.impressions, pa.int64()),
                     "CLICKS": pa.array(d.clicks, pa.int64()),
@@ -109,5 +127,49 @@ def report_table(world: World, medium: str, start: date, end: date, today: date)
                 }
             )
         )
+        if submissions is not None and serving(submissions, medium, day):
+            rows = _submitted_rows(world, medium, day, today, submissions, delivery_faults)
+            if rows.num_rows:
+                tables.append(rows.select(tables[0].column_names).cast(tables[0].schema))
         day += timedelta(days=1)
     return pa.concat_tables(tables)
+
+
+def _submitted_rows(
+    world: World,
+    medium: str,
+    day: date,
+    today: date,
+    submissions: SubmissionStore | Iterable[Submission],
+    delivery_faults: Sequence[FaultRule],
+) -> pa.Table:
+    """The report rows of the submitted creatives delivering on (medium, day)."""
+    d = draw_submitted(world, submissions, medium, day, faults=delivery_faults)
+    n = len(d.impressions)
+    unit = d.submission_index
+    g = d.ad_group_index[unit]
+    group = pa.array(g)
+    h, desc, img = (d.assets[unit, k] for k in range(3))
+    return pa.table(
+        {
+            "DAY": pa.array([day.isoformat()] * n, pa.string()),
+            "ACCOUNT_ID": pa.array([world.account_id] * n, pa.string()),
+            "ADVERTISER_ID": world.group_advertiser_ids.take(group),
+            "INDUSTRY": pa.array(INDUSTRIES).take(pa.array(world.group_industry[g])),
+            "CAMPAIGN_ID": world.group_campaign_ids.take(group),
+            "CAMPAIGN_OBJECTIVE": pa.array(OBJECTIVES).take(pa.array(world.group_objective[g])),
+            "ADGROUP_ID": world.group_ids.take(group),
+            "PLACEMENT": pa.array(PLACEMENTS).take(pa.array(world.group_placement[g])),
+            "AD_ID": pa.array(d.creative_ids, pa.string()),
+            "AD_TITLE": world.asset_texts.take(pa.array(h)),
+            "AD_DESCRIPTION": world.asset_texts.take(pa.array(desc)),
+            "AD_TYPE": pa.array(FORMATS).take(pa.array(world.assets.format[img])),
+            "AD_LABEL": pa.array(d.labels, pa.string()),
+            "DEVICE": pa.array(DEVICES).take(pa.array(d.device_index)),
+            "IMPS": pa.array(d.impressions, pa.int64()),
+            "CLICKS": pa.array(d.clicks, pa.int64()),
+            "CONVERSIONS": pa.array(d.conversions_as_of(today), pa.int64()),
+            "COST": cost_text(d.cost_sen),
+            "CURRENCY": pa.array(["JPY"] * n, pa.string()),
+        }
+    )

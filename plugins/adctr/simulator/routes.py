@@ -19,12 +19,25 @@ path regex mapped to a function over `SimulatorState` (state.py):
                                            combination_truth.max_combinations
     GET  /api/v1/combination_truth/summary?date=&medium=&device=&metric=ctr|cvr   per ad
                                            group: best combination, mean and served true rate
+    POST /api/v1/creatives  {"medium", "account_id", "creatives": [{"ad_group_id",
+                                           "headline_asset_id", "description_asset_id",
+                                           "image_asset_id", "label", "start_date", "end_date"}]}
+                                           -> {"creatives": [{"label", "creative_id", "status":
+                                           CREATED|EXISTS}]}; all or nothing: 400/409/413 name
+                                           the first bad entry ("index", "field"); submitted
+                                           creatives deliver in the reports (AD_LABEL = label),
+                                           list in /ads and /ground_truth (submissions.py)
+    GET  /api/v1/creatives/truth?medium=&date=      the submitted creatives serving that day:
+                                           {"rows": [{"label", "creative_id", "ad_group_id",
+                                           "device", "expected_impressions", "true_ctr",
+                                           "true_cvr"}]} (any date)
     PUT  /admin/clock   {"today": "YYYY-MM-DD" | null}   move the simulator's today
     PUT  /admin/faults  {"faults": [...]}                replace the fault rules (faults.py)
     GET  /admin/faults                                   rules and how often each kind fired
     GET  /healthz
 Every call except /healthz needs `Authorization: Bearer <token>`; a wrong token is a 401.
-The listings have their own fault streams ("assets", "ads"; faults.py).
+The listings have their own fault streams ("assets", "ads"; faults.py), submissions theirs
+("submit", before anything is stored; "delivery" for what submitted creatives deliver).
 A job's rows are fixed when it is created: the report as of the simulator's today, so a
 later job for the same day shows its restated (grown) conversions.
 """
@@ -153,6 +166,18 @@ def _combination_summary(h: _Handler, params: dict[str, str], query: dict[str, s
     h.send_json(HTTPStatus.OK, h.state.combination_summary(day, query["medium"], query["device"], metric))
 
 
+def _submit_creatives(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
+    body = h.json_body()
+    medium = str(body.get("medium")) if isinstance(body, dict) else "None"
+    _apply_transport_faults(h.state.faults.fire("submit", medium))
+    h.send_json(HTTPStatus.OK, h.state.submit_creatives(body))
+
+
+def _creative_truth(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
+    day = date.fromisoformat(query["date"])
+    h.send_json(HTTPStatus.OK, h.state.creative_truth(query["medium"], day))
+
+
 def _set_clock(h: _Handler, params: dict[str, str], query: dict[str, str]) -> None:
     value = h.json_body().get("today")
     h.state.set_today(date.fromisoformat(value) if value else None)
@@ -189,6 +214,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", re.compile(r"api/v1/(?P<listing>assets|ads)"), _listing),
     Route("POST", re.compile(r"api/v1/combination_truth"), _combination_truth),
     Route("GET", re.compile(r"api/v1/combination_truth/summary"), _combination_summary),
+    Route("POST", re.compile(r"api/v1/creatives"), _submit_creatives),
+    Route("GET", re.compile(r"api/v1/creatives/truth"), _creative_truth),
     Route("PUT", re.compile(r"admin/clock"), _set_clock),
     Route("PUT", re.compile(r"admin/faults"), _set_faults),
     Route("GET", re.compile(r"admin/faults"), _get_faults),
@@ -278,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         except DropConnection as exc:
             self._drop(exc)
         except ApiError as exc:
-            self.send_json(exc.status, {"error": str(exc)}, exc.headers)
+            self.send_json(exc.status, {"error": str(exc), **exc.details}, exc.headers)
         except (KeyError, ValueError) as exc:
             self.send_json(HTTPStatus.BAD_REQUEST, {"error": f"bad request: {exc}"})
 

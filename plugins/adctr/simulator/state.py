@@ -1,7 +1,8 @@
 """The simulator's state: world, clock, fault plan and report jobs, apart from any transport.
 
 `SimulatorState` answers the API's operations as Python calls (create a job, poll it, download
-a page, ground truth, asset and ad listings, combination truth) and raises `ApiError` with the HTTP status a refusal maps to;
+a page, ground truth, asset and ad listings, combination truth, creative submissions and their
+truth) and raises `ApiError` with the HTTP status a refusal maps to;
 `state_from_config` builds one from `config/simulator.yaml`. Code that only needs the data
 (fixtures, benchmarks, checks) uses this module without starting a server.
 """
@@ -15,25 +16,40 @@ from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from adctr.simulator.faults import FaultPlan, FaultRule, apply_schema_drift, inject_bad_rows
 from adctr.simulator.reports import ReportJob, report_table
-from adctr.simulator.world import DEVICES, World, world_from_config
+from adctr.simulator.submissions import (
+    Submission,
+    SubmissionConfig,
+    SubmissionError,
+    SubmissionStore,
+    draw_submitted,
+    submitted_truth,
+)
+from adctr.simulator.world import DEVICES, World, _date32, world_from_config
 
 LISTINGS = ("assets", "ads")  # GET /api/v1/<listing>: the JSON key of its rows too
 
 
 class ApiError(Exception):
-    """A refused API call: the HTTP status, the message and any extra response headers."""
+    """A refused API call: the HTTP status, the message, any extra response headers and any
+    extra keys of the JSON error body (`details`)."""
 
     def __init__(
-        self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+        self,
+        status: HTTPStatus,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
+        self.details = details or {}
 
 
 class SimulatorState:
@@ -50,11 +66,13 @@ class SimulatorState:
         faults: list[dict[str, Any]] | None = None,
         listing_page_size: int = 500,
         max_truth_combinations: int = 100_000,
+        submissions: SubmissionConfig | None = None,
     ) -> None:
         self.world = world
+        self.submissions = SubmissionStore(submissions)
         self.listing_page_size = listing_page_size
         self.max_truth_combinations = max_truth_combinations
-        self._listing_cache: dict[tuple[str, date], pa.Table] = {}
+        self._listing_cache: dict[tuple[Any, ...], pa.Table] = {}
         self.token = token
         self.page_size = page_size
         self.polls_until_complete = polls_until_complete
@@ -95,7 +113,9 @@ class SimulatorState:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"invalid report request: {exc}") from exc
         self._check_request(medium, start, end)
         today = self.today()
-        table = report_table(self.world, medium, start, end, today)
+        table = report_table(
+            self.world, medium, start, end, today, self.submissions, self.faults.delivery_rules()
+        )
         for rule in rules if rules is not None else self.faults.fire("job", medium):
             if rule.kind == "bad_rows":
                 table = inject_bad_rows(table, rule.bad_rows, start)
@@ -163,11 +183,25 @@ class SimulatorState:
     def ground_truth(self, medium: str, day: date) -> dict[str, Any]:
         self._check_request(medium, day, day)
         truth = self.world.ground_truth(medium, day)
+        rows = truth.drop_columns(["report_date", "medium"]).to_pylist()
+        for row in rows:
+            row["label"] = None  # organic creatives carry no label
+        d = draw_submitted(
+            self.world, self.submissions, medium, day, faults=self.faults.delivery_rules()
+        )
+        rows += [
+            {"creative_id": c, "device": DEVICES[v], "impressions": int(n), "clicks": int(k),
+             "conversions": int(x), "true_ctr": float(p), "true_cvr": float(q), "label": lab}
+            for c, v, n, k, x, p, q, lab in zip(
+                d.creative_ids, d.device_index, d.impressions, d.clicks,
+                d.conversions_by_delay.sum(axis=1), d.true_ctr, d.true_cvr, d.labels,
+            )
+        ]  # fmt: skip
         return {
             "medium": medium,
             "date": day.isoformat(),
             "final_from": self.world.final_day(day).isoformat(),
-            "rows": truth.drop_columns(["report_date", "medium"]).to_pylist(),
+            "rows": rows,
         }
 
     def _check_context(self, medium: str, device: str | None = None) -> None:
@@ -181,20 +215,25 @@ class SimulatorState:
                 HTTPStatus.BAD_REQUEST, f"unknown device {device!r}; devices are {list(DEVICES)}"
             )
 
-    def listing_table(self, listing: str, day: date) -> pa.Table:
-        """The assets or ads as of `day` (kept for the day, so paging reads one snapshot)."""
+    def listing_table(self, listing: str, day: date, medium: str | None = None) -> pa.Table:
+        """The assets or ads as of `day` (kept for the day, so paging reads one snapshot); the
+        ads of `medium` include its submitted creatives launched by `day`."""
+        version = self.submissions.version
+        key = (listing, day) if listing == "assets" else (listing, day, medium, version)
         with self._lock:
-            table = self._listing_cache.get((listing, day))
+            table = self._listing_cache.get(key)
         if table is None:
-            table = (
-                self.world.asset_table(day)
-                if listing == "assets"
-                else self.world.creative_table(day)
-            )
-            with self._lock:  # one day per listing: the clock moves forward
-                for key in [k for k in self._listing_cache if k[0] == listing]:
-                    del self._listing_cache[key]
-                self._listing_cache[(listing, day)] = table
+            if listing == "assets":
+                table = self.world.asset_table(day)
+            else:
+                table = self.world.creative_table(day)
+                if medium is not None:
+                    table = _with_submitted(table, self.submissions.all(), medium, day)
+            with self._lock:  # one day (and submission set) per listing: the clock moves forward
+                for old in [k for k in self._listing_cache if k[0] == listing]:
+                    if old[1] != day or old[3:] != key[3:]:
+                        del self._listing_cache[old]
+                self._listing_cache[key] = table
         return table
 
     def listing(self, listing: str, medium: str, account_id: str, page: int) -> dict[str, Any]:
@@ -203,7 +242,7 @@ class SimulatorState:
         if account_id != self.world.account_id:
             raise ApiError(HTTPStatus.NOT_FOUND, f"unknown account {account_id!r}")
         today = self.today()
-        table = self.listing_table(listing, today)
+        table = self.listing_table(listing, today, medium)
         page_count = max(1, -(-table.num_rows // self.listing_page_size))
         if not 1 <= page <= page_count:
             raise ApiError(HTTPStatus.BAD_REQUEST, f"page {page} out of range 1..{page_count}")
@@ -265,6 +304,69 @@ class SimulatorState:
         return {"ad_groups": self.world.combination_summary(day, medium, device, metric)}
 
 
+    def submit_creatives(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/v1/creatives: store a call's creatives, all or nothing."""
+        if not isinstance(body, dict):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "the body is an object with medium, "
+                           "account_id and creatives")  # fmt: skip
+        try:
+            answer = self.submissions.submit(
+                self.world, body.get("medium"), str(body.get("account_id")),
+                body.get("creatives"), self.today(),
+            )  # fmt: skip
+        except SubmissionError as exc:
+            details = {"index": exc.index, "field": exc.field} if exc.index is not None else {}
+            raise ApiError(exc.status, str(exc), details=details) from exc
+        return {"creatives": answer}
+
+    def creative_truth(self, medium: str, day: date) -> dict[str, Any]:
+        """The submitted creatives serving (medium, day) with their expected impressions and
+        true rates per device: the answer key (any day; delivery faults do not show here)."""
+        self._check_context(medium)
+        t = submitted_truth(self.world, self.submissions, medium, day)
+        subs = t.submissions
+        return {
+            "medium": medium,
+            "date": day.isoformat(),
+            "rows": [
+                {"label": subs[k].label, "creative_id": subs[k].creative_id,
+                 "ad_group_id": subs[k].ad_group_id, "device": DEVICES[v],
+                 "expected_impressions": float(lam), "true_ctr": float(p), "true_cvr": float(q)}
+                for k, v, lam, p, q in zip(
+                    t.submission_index, t.device_index, t.expected_impressions, t.true_ctr,
+                    t.true_cvr,
+                )
+            ],
+        }  # fmt: skip
+
+
+def _with_submitted(
+    table: pa.Table, submissions: tuple[Submission, ...], medium: str, day: date
+) -> pa.Table:
+    """The ads listing with the medium's submitted creatives launched by `day` merged in, in
+    creative_id order (creative_table's semantics: launch_date = start_date; ENABLED while
+    serving, else REMOVED with end_date the day after their last)."""
+    subs = [s for s in submissions if s.medium == medium and s.start_date <= day]
+    if not subs:
+        return table
+    retired = np.array([s.end_date < day for s in subs])
+    ends = np.array([s.end_date.toordinal() + 1 for s in subs])
+    extra = pa.table(
+        {
+            "creative_id": [s.creative_id for s in subs],
+            "ad_group_id": [s.ad_group_id for s in subs],
+            "headline_asset_id": [s.headline_asset_id for s in subs],
+            "description_asset_id": [s.description_asset_id for s in subs],
+            "image_asset_id": [s.image_asset_id for s in subs],
+            "launch_date": _date32(np.array([s.start_date.toordinal() for s in subs])),
+            "end_date": _date32(np.where(retired, ends, 0), valid=retired),
+            "status": np.where(retired, "REMOVED", "ENABLED").tolist(),
+        }
+    )
+    merged = pa.concat_tables([table, extra.select(table.column_names).cast(table.schema)])
+    return merged.take(pc.sort_indices(merged["creative_id"]))
+
+
 def state_from_config(
     config: dict[str, Any],
     today: date | None = None,
@@ -284,4 +386,5 @@ def state_from_config(
         max_truth_combinations=int(
             (config.get("combination_truth") or {}).get("max_combinations", 100_000)
         ),
+        submissions=SubmissionConfig.from_config(config.get("submissions")),
     )
