@@ -27,8 +27,12 @@ if TYPE_CHECKING:
 def load_bench(name: str) -> Any:
     """A script of bench/ as a module (bench/ is scripts, not a package)."""
     path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    key = f"bench_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module  # dataclasses (and pickling for worker processes) look modules up by name
     spec.loader.exec_module(module)
     return module
 

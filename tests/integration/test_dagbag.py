@@ -35,7 +35,9 @@ def _parse_alone(path: str) -> dict:
 
 
 def test_each_dag_file_parses_without_errors_in_under_a_second() -> None:
-    assert {p.stem for p in DAG_FILES} == {"ad_performance_daily", "ctr_cvr_retrain", "serving_slot_sync", "batch_scoring"}
+    assert {p.stem for p in DAG_FILES} == {
+        "ad_performance_daily", "ctr_cvr_retrain", "serving_slot_sync", "batch_scoring", "abn_experiment",
+    }  # fmt: skip
     for path in DAG_FILES:
         result = _parse_alone(str(path))
         assert result["errors"] == {}, result["errors"]
@@ -118,7 +120,7 @@ def test_batch_scoring_runs_on_its_inputs_and_on_a_slot_that_moved() -> None:
 
     uris = {a.uri for a in leaves(scoring.timetable.asset_condition)}
     slot_uris = {u for u in uris if u.startswith("file://")}
-    assert {u.rsplit("/", 1)[1] for u in slot_uris} == {"ctr0", "cvr0"}
+    assert {u.rsplit("/", 1)[1] for u in slot_uris} == {"ctr0", "cvr0", "cvr1"}  # config/scoring.yaml slots
     assert {u.rsplit("/", 2)[1] for u in slot_uris} == {"serving"}
     tables = {u.split("/", 3)[3].replace("/", ".") for u in uris - slot_uris}
     from adctr.warehouse import elt
@@ -126,10 +128,29 @@ def test_batch_scoring_runs_on_its_inputs_and_on_a_slot_that_moved() -> None:
     assert tables == set(elt.all_sql_models()["scoring.candidates"].depends_on)
     assert {"staging.ad_performance", "staging.assets", "staging.creative_assets"} <= tables
     assert not any(t.startswith("scoring.") for t in tables)  # its own outputs never trigger it
-    for slot in ("ctr0", "cvr0"):
+    for slot in ("ctr0", "cvr0", "cvr1"):
         (announced,) = [a.uri for a in sync.get_task(f"announce__{slot}").outlets]
         assert announced in slot_uris and announced.endswith(f"/serving/{slot}")
     order = [t.task_id for t in scoring.topological_sort()]
     assert order.index("validate__scoring__candidates") < order.index("score_combinations") < order.index(
         "build__scoring__best_combinations"
     ) < order.index("evaluate_against_truth")
+
+
+def test_the_experiment_loop_runs_after_batch_scoring_and_reads_out_after_its_gates() -> None:
+    """abn_experiment runs at its time or when batch scoring rebuilt its best combinations;
+    it submits after choosing (tracking ids first), and reads out after the delivery gates."""
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    loop = bag.dags["abn_experiment"]
+    def leaves(condition):  # noqa: ANN001, ANN202 - AssetAny / AssetAll hold `objects`
+        return [a for o in condition.objects for a in leaves(o)] if hasattr(condition, "objects") else [condition]
+
+    assert [a.uri.split("/", 3)[3] for a in leaves(loop.timetable.asset_condition)] == ["scoring/best_combinations"]
+    order = [t.task_id for t in loop.topological_sort()]
+    assert order.index("load_experiments") < order.index("assign_units") < order.index("choose_creatives") < order.index(
+        "submit_creatives"
+    )
+    assert order.index("choose_creatives") < order.index("build__experiments__unit_daily")
+    assert order.index("validate__experiments__unit_totals") < order.index("read_out") < order.index("summarize")

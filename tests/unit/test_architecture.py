@@ -47,6 +47,10 @@ def test_import_contracts_are_kept() -> None:
          "Ingestion, quality, scoring, serving and the simulator know nothing of each other BROKEN"),
         ("plugins/adctr/scoring/truth.py", "from adctr.simulator import world",
          "Ingestion, quality, scoring, serving and the simulator know nothing of each other BROKEN"),
+        ("plugins/adctr/experiments/readout.py", "from adctr.scoring import truth",
+         "Ingestion, quality, scoring, serving and the simulator know nothing of each other BROKEN"),
+        ("plugins/adctr/experiments/analysis.py", "import airflow",
+         "Training, scoring, the serving library, release, the model contract and core never import airflow BROKEN"),
     ],
 )  # fmt: skip
 def test_breaking_a_contract_fails_with_its_name(tmp_path: Path, module: str, line: str, contract: str) -> None:

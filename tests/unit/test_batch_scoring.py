@@ -60,6 +60,11 @@ def _candidates(n_groups: int = 12, seed: int = 0) -> pd.DataFrame:
     return frame[schema.column_names]
 
 
+def _config() -> batch.ScoringConfig:
+    """config/scoring.yaml for the two slots these tests serve (ctr0, cvr0)."""
+    return dataclasses.replace(batch.ScoringConfig.load("duckdb"), slots=["ctr0", "cvr0"])
+
+
 def _fit(frame: pd.DataFrame, seed: int, rounds: int = 30) -> contract.FittedModel:
     import lightgbm as lgb
 
@@ -119,7 +124,7 @@ def _expected(frame: pd.DataFrame, fitted: contract.FittedModel) -> np.ndarray:
 @pytest.mark.parametrize("max_query_chars", [900_000, 20_000], ids=["one statement", "chunked"])
 def test_scores_equal_booster_predict_for_every_slot(world, max_query_chars: int) -> None:  # noqa: ANN001
     wh, store, frame, models = world
-    cfg = dataclasses.replace(batch.ScoringConfig.load("duckdb"), max_query_chars=max_query_chars)
+    cfg = dataclasses.replace(_config(), max_query_chars=max_query_chars)
     result = batch.score_date(wh, store, DAY, cfg)
     assert result["rows"] == 2 * len(frame)
     for slot, fitted in models.items():
@@ -137,7 +142,7 @@ def test_scores_equal_booster_predict_for_every_slot(world, max_query_chars: int
 
 def test_rerun_replaces_the_partition_and_a_new_version_rescored(world) -> None:  # noqa: ANN001
     wh, store, frame, models = world
-    cfg = batch.ScoringConfig.load("duckdb")
+    cfg = _config()
     batch.score_date(wh, store, DAY, cfg)
     batch.score_date(wh, store, DAY, cfg)
     assert wh.execute_native("select count(*) from scoring.combination_scores")[0][0] == 2 * len(frame)
@@ -151,11 +156,11 @@ def test_rerun_replaces_the_partition_and_a_new_version_rescored(world) -> None:
 
 def test_best_combinations_are_the_top_k_per_ad_group(world) -> None:  # noqa: ANN001
     wh, store, frame, _ = world
-    batch.score_date(wh, store, DAY, batch.ScoringConfig.load("duckdb"))
+    batch.score_date(wh, store, DAY, _config())
     elt.build("scoring.best_combinations", DAY, wh)
     best = wh.query_arrow("select * from scoring.best_combinations order by slot, ad_group_id, score_rank").to_pandas()
     scores = wh.query_arrow("select * from scoring.combination_scores").to_pandas()
-    top_k = batch.ScoringConfig.load("duckdb").top_k
+    top_k = _config().top_k
     assert len(best) == 2 * frame["ad_group_id"].nunique() * top_k
     for (slot, group), rows in best.groupby(["slot", "ad_group_id"]):
         theirs = scores[(scores["slot"] == slot) & (scores["ad_group_id"] == group)]
@@ -169,14 +174,14 @@ def test_a_tampered_slot_version_is_refused_and_nothing_is_written(world) -> Non
     path = store.root / slots.slot_prefix("ctr0") / "1" / contract.MODEL_FILE
     path.write_bytes(path.read_bytes().replace(b"Tree=0", b"Tree=0 "))
     with pytest.raises(ArtifactError, match="sha256"):
-        batch.score_date(wh, store, DAY, batch.ScoringConfig.load("duckdb"))
+        batch.score_date(wh, store, DAY, _config())
     exists = wh.execute_native("select count(*) from information_schema.tables where table_name = 'combination_scores'")
     assert exists[0][0] == 0  # refused before any job ran
 
 
 def test_refusals_name_the_problem(world, config_copy) -> None:  # noqa: ANN001
     wh, store, frame, _ = world
-    cfg = batch.ScoringConfig.load("duckdb")
+    cfg = _config()
     with pytest.raises(batch.ScoringError, match="no rows for 2026-11-21"):
         batch.score_date(wh, store, date(2026, 11, 21), cfg)
     with pytest.raises(batch.ScoringError, match="ctr9.*does not define"):
@@ -191,7 +196,7 @@ def test_refusals_name_the_problem(world, config_copy) -> None:  # noqa: ANN001
 
 def test_a_wrong_row_count_is_refused_before_the_scores_are_replaced(world, monkeypatch) -> None:  # noqa: ANN001
     wh, store, frame, models = world
-    cfg = batch.ScoringConfig.load("duckdb")
+    cfg = _config()
     batch.score_date(wh, store, DAY, cfg)
     assert _serve(store, "ctr0", "ctr", _fit(frame, 7, rounds=5)) == 2
     counted = batch.check_inputs

@@ -58,7 +58,7 @@ def _jobs(bq) -> tuple[list[dict], list[dict], list[dict]]:  # noqa: ANN001
 
 def test_scoring_jobs_replace_one_partition_under_the_cost_cap(wh, bq, served) -> None:  # noqa: ANN001, F811
     store, frame = served
-    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS)
+    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS, slots=["ctr0", "cvr0"])
     _answers(bq, frame)
     result = batch.score_date(wh, store, DAY, cfg, LABELS)
     assert result["rows"] == 2 * len(frame) and all(s["statements"] > 1 for s in result["slots"])
@@ -118,7 +118,7 @@ def test_scoring_jobs_replace_one_partition_under_the_cost_cap(wh, bq, served) -
 
 def test_a_wrong_row_count_copies_nothing_and_keeps_the_previous_scores(wh, bq, served) -> None:  # noqa: ANN001, F811
     store, frame = served
-    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS)
+    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS, slots=["ctr0", "cvr0"])
     wh.ensure_table(get_schema(batch.SCORES))
     bq.seed_partition(PROJECT, batch.SCORES, "20261120", 7)  # yesterday's run of the date
     _answers(bq, frame, rows=2 * len(frame) - 1)
@@ -133,7 +133,7 @@ def test_a_wrong_row_count_copies_nothing_and_keeps_the_previous_scores(wh, bq, 
 
 def test_a_scoring_job_over_budget_runs_nothing(wh, bq, served) -> None:  # noqa: ANN001, F811
     store, frame = served
-    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS)
+    cfg = dataclasses.replace(batch.ScoringConfig.load(), max_query_chars=MAX_CHARS, slots=["ctr0", "cvr0"])
     _answers(bq, frame, bytes_processed=300 * 1024**3)  # over the 200 GiB batch_scoring budget
     with pytest.raises(QueryOverBudget, match="batch_scoring"):
         batch.score_date(wh, store, DAY, cfg, LABELS)

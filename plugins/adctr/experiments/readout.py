@@ -42,7 +42,8 @@ def looks(wh: Warehouse, e: Experiment, day: date) -> tuple[list[tuple[date, pd.
     wh.ensure_table(get_schema(UNIT_TOTALS))
     dates = look_dates(e, day)
     frame = wh.query_arrow(
-        f"select * from {UNIT_TOTALS} where experiment_id = @e and look_date between @first and @last",
+        f"select * from {UNIT_TOTALS} where experiment_id = @e and look_date between @first and @last "
+        "order by look_date, arm, unit_id",  # one order, so float sums (and a re-run's rows) are the same
         {"e": e.id, "first": dates[0], "last": dates[-1]},
     ).to_pandas()
     out = []

@@ -22,6 +22,7 @@ CRON_KEYS = {
     "ad_performance_daily": "daily_schedule_cron",
     "ctr_cvr_retrain": "retrain_schedule_cron",
     "batch_scoring": "scoring_schedule_cron",
+    "abn_experiment": "experiment_schedule_cron",
 }
 
 

@@ -59,6 +59,20 @@ def scoring_schedule(dag_id: str) -> Any:
     return AssetOrTimeSchedule(timetable=account_timetable("scoring_schedule_cron"), assets=assets)
 
 
+def experiment_schedule() -> Any:
+    """The ABn loop's schedule: as soon as batch scoring has rebuilt its best combinations, or
+    at `experiment_schedule_cron` of config/pipeline.yaml, whichever comes first."""
+    try:
+        from airflow.sdk import AssetOrTimeSchedule
+    except ImportError:  # Airflow 3.1
+        from airflow.timetables.assets import AssetOrTimeSchedule  # type: ignore[no-redef]
+    from adctr.orchestration import lineage
+
+    return AssetOrTimeSchedule(
+        timetable=account_timetable("experiment_schedule_cron"), assets=lineage.table_asset("scoring.best_combinations")
+    )
+
+
 def scoring_slots() -> list[str]:
     """The serving slots batch scoring scores with (`slots` of config/scoring.yaml)."""
     return list(settings.load_config("scoring").get("slots") or [])

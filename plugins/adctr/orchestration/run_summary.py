@@ -17,6 +17,7 @@ from typing import Any
 
 from adctr.core.names import safe_name
 from adctr.core.storage import ObjectNotFoundError, ObjectStore
+from adctr.orchestration import experiment_summary
 from adctr.warehouse import elt
 
 LAYERS = ("raw", "staging", "features", "training")
@@ -57,6 +58,9 @@ def dag_tables(dag_id: str) -> list[str]:
         tables = ["raw.ad_performance", "raw.ad_performance_quarantine", *tables]
     if base == "batch_scoring":
         tables = ["scoring.combination_scores", *tables]
+    if base == "abn_experiment":
+        tables = ["experiments.assignments", "experiments.tracking_ids", *tables, "experiments.results",
+                  "experiments.decisions"]  # fmt: skip
     return tables
 
 
@@ -113,6 +117,7 @@ def collect(
         "no_model_because": why_none,
         "slot_changes": slot_changes,
         "scoring": _scoring_report(artifact_store, run_id),
+        "experiments": experiment_summary.collect(artifact_store, run_id),
     }
 
 
@@ -172,6 +177,7 @@ def render_markdown(s: dict[str, Any]) -> str:
         for r in s["slot_changes"]:
             lines.append(f"- {r['slot']}: {json.dumps(r.get('from'))} → {json.dumps(r.get('to'))} ({r.get('action')}: {r.get('why')})")
     lines += _scoring_lines(s.get("scoring"))
+    lines += experiment_summary.markdown(s.get("experiments"))
     return "\n".join(lines)
 
 
@@ -302,6 +308,7 @@ def render_html(s: dict[str, Any] | None, dq_store: ObjectStore, docs_route: str
         )
         parts.append(f"<h3>Slot changes</h3><ul>{items}</ul>")
     parts.append(_scoring_html(s.get("scoring")))
+    parts.append(experiment_summary.html_part(s.get("experiments")))
     parts.append(f"<p class='meta'>written {e(s['written_at'])}</p>")
     return _page(f"Run summary · {s['dag_id']}", "".join(parts))
 

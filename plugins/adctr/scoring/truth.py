@@ -75,6 +75,11 @@ class TruthClient:
             rows += body["rows"]
         return rows
 
+    def submitted(self, day: date, medium: str) -> list[dict[str, Any]]:
+        """The submitted creatives serving on `day`: label, device, expected impressions and
+        true rates (the answer key of the experiment loop's delivery)."""
+        return self._call("GET", "/api/v1/creatives/truth", params={"medium": medium, "date": day.isoformat()})["rows"]
+
 
 def evaluate(wh: Warehouse, client: TruthClient, scoring_date: date) -> list[dict[str, Any]]:
     """One row per (slot, context): the top-1's mean share of the best true rate, and the

@@ -1,0 +1,45 @@
+"""The experiment statistics against the simulator's truth, in bounded time: simulated
+experiments on small seeded worlds (bench/abn_statistics.py runs the same with many seeds and
+reports the figures in bench/README.md). Every run uses the product's assignment, tracking
+ids, the simulator's delivery of submitted creatives and the product's analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import load_bench
+
+BENCH = load_bench("abn_statistics")
+SCENARIOS = BENCH.scenarios(0.15)
+
+
+def test_an_aa_experiment_read_every_day_rarely_declares_a_difference() -> None:
+    runs = [BENCH.run(seed, size, 5, SCENARIOS["aa"]) for size in (300, 600) for seed in range(1, 21)]
+    sequential = np.mean([r["pvalue"] <= 0.05 for r in runs])
+    naive = np.mean([r["naive_by_day"][-1] for r in runs])
+    assert all(abs(r["true_lift"]) < 1e-12 for r in runs)  # both arms submit the same combination
+    # 40 runs: at a true 5% the count is <= 5 with 86% chance; looking daily without the
+    # sequential design rejects more often than it
+    assert sequential <= 5 / 40, sequential
+    assert naive >= sequential, (naive, sequential)
+    assert all(r["decision"] != "invalid" for r in runs)  # no false sample-ratio alarm
+
+
+def test_the_intervals_cover_the_true_lift_and_the_test_finds_it() -> None:
+    runs = [BENCH.run(seed, size, 5, SCENARIOS["ab"]) for size in (300, 600) for seed in range(1, 16)]
+    lifts = [r["true_lift"] for r in runs]
+    assert min(lifts) > 0.02  # the treatment chooses the truly best combination 15% of the time
+    coverage = np.mean([r["covered"] for r in runs])
+    sequential_coverage = np.mean([r["rci_covered"] for r in runs])
+    assert coverage >= 26 / 30 and sequential_coverage >= coverage, (coverage, sequential_coverage)
+    power = np.mean([r["crossed_by_day"] for r in runs], axis=0)
+    assert all(a <= b for a, b in zip(power, power[1:])) and power[-1] > power[0]
+
+
+@pytest.mark.parametrize(("seed", "size"), [(1, 40_000), (2, 60_000)])
+def test_a_broken_split_is_flagged_as_a_sample_ratio_mismatch(seed: int, size: int) -> None:
+    run = BENCH.run(seed, size, 2, SCENARIOS["srm"])  # the medium silently drops 5% of one arm's units
+    control, treatment = run["units"]
+    assert run["decision"] == "invalid" and run["srm_pvalue"] < 0.001, run
+    assert 0.93 < treatment / control < 0.97
