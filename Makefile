@@ -22,7 +22,7 @@ export ADCTR_PROJECT_ROOT := $(CURDIR)
 DAYS ?= 14
 PYTEST_ARGS ?=
 
-.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring bench-backfill bench-variants composer-deploy
+.PHONY: demo test browser check-python install airflow-ui lock clean bench-partition sql-check bench-elt dq bench-dq bench-ingest bench-train bench-quality simulator serve deploy-variant bench-serving bench-scoring bench-backfill bench-variants bench-abn composer-deploy
 
 ## Stop at once, saying what is needed and what was found, unless PYTHON is a suitable 3.11.
 check-python:
@@ -135,6 +135,11 @@ deploy-variant: install
 ## A branch variant's first deployment and nightly run next to main's nightly SQL (time, bytes).
 bench-variants: install
 	$(PY) bench/variant_cost.py --rows-per-day $(or $(VARIANT_ROWS),100000) --days $(or $(BENCH_DAYS),35)
+
+## The experiment statistics against the simulator's truth: A/A false positives, coverage and
+## power, sample-ratio mismatch, over many seeded worlds (bench/README.md).
+bench-abn: install
+	$(PY) bench/abn_statistics.py --seeds $(or $(SEEDS),200)
 
 ## Serving latency/throughput (1 and 1,000 instances) vs bare Booster.predict on the same rows.
 bench-serving: install

@@ -1,12 +1,17 @@
 """The main job on the embedded default: simulator -> DuckDB -> models -> artifacts.
 
-    python -m adctr.local.demo [--days 14] [--end-date YYYY-MM-DD]
+    python -m adctr.local.demo [--days 14] [--end-date YYYY-MM-DD] [--experiment-days 3]
 
 Starts the ad-media simulator, runs `ad_performance_daily` for each report date of the
 window, `ctr_cvr_retrain` for the newest one, `serving_slot_sync` and `batch_scoring` (every
-asset combination scored by the slots' new versions), all through Airflow (`dag.test` on a
-project-local, migrated metadata DB), and prints what it produced. Re-runnable: a second
-run leaves the same warehouse contents and publishes a new model version.
+asset combination scored by the slots' new versions), then the ABn loop for a three-arm
+experiment over the next `--experiment-days` days (the simulator's clock moves forward: each
+day `abn_experiment` submits the arms' creatives with tracking ids, the daily DAG ingests their
+delivery, and the read-out judges the arms), all through Airflow (`dag.test` on a
+project-local, migrated metadata DB), and prints what it produced. The experiment is defined
+in a copy of config/ under var/demo-config/ (config/experiments.yaml keeps the planned
+production experiment). Re-runnable: a second run leaves the same warehouse contents, except
+what the new model version it publishes scores and chooses.
 """
 
 from __future__ import annotations
@@ -54,6 +59,24 @@ def simulator_process(today: date | None = None) -> Iterator[str]:
             proc.kill()
 
 
+def demo_experiment_config(start: date, end: date, pre_period_days: int) -> None:
+    """A copy of config/ (var/demo-config) whose experiments.yaml holds the demo's three-arm
+    experiment, read by every later step of this process (ADCTR_CONFIG_DIR)."""
+    import shutil
+
+    import yaml
+
+    from adctr.local.experiment_loop import experiment_entry
+
+    target = settings.var_dir() / "demo-config"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(settings.main_config_dir(), target)
+    table = yaml.safe_load((target / "experiments.yaml").read_text("utf-8"))
+    table["experiments"] = [experiment_entry("demo-three-arm", start, end, pre_period_days)]
+    (target / "experiments.yaml").write_text(yaml.safe_dump(table, sort_keys=False), "utf-8")
+    os.environ["ADCTR_CONFIG_DIR"] = str(target)
+
+
 def quiet_third_party_deprecations() -> None:
     """Keep libraries' deprecation warnings (Airflow's own use of pathspec prints one per DAG
     parse) out of the demo's output: they are for those libraries' developers, and the demo's
@@ -70,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adctr.local.demo", description=__doc__)
     parser.add_argument("--days", type=int, default=14, help="report dates to ingest (default 14)")
     parser.add_argument("--end-date", type=date.fromisoformat, help="newest report date (default yesterday, account time zone)")
+    parser.add_argument("--experiment-days", type=int, default=3, help="serving days of the demo's experiment (0: none)")
     args = parser.parse_args(argv)
 
     from adctr.core import dates
@@ -81,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with simulator_process() as sim_url:
         from adctr.local.airflow_runner import DagRunner, prepare
+        from adctr.local.experiment_loop import run_loop
 
         prepare(sim_url)
         quiet_third_party_deprecations()  # after prepare(): Airflow reads its env on import
@@ -97,9 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         sync = runner.run("serving_slot_sync", end)
         print(f"  serving_slot_sync: {sync.state} ({time.monotonic() - t:.1f}s)", flush=True)
-        t = time.monotonic()
-        scoring = runner.run("batch_scoring", end)
-        print(f"  batch_scoring {end}: {scoring.state} ({time.monotonic() - t:.1f}s)", flush=True)
+        if args.experiment_days > 0:
+            start, last = end + timedelta(days=1), end + timedelta(days=args.experiment_days)
+            demo_experiment_config(start, last, pre_period_days=min(7, args.days - 1))
+            print(f"  ABn loop: experiment demo-three-arm serving {start} .. {last} (simulated days)", flush=True)
+            loop = run_loop(runner, sim_url, str(settings.load_config("simulator")["token"]), start, last, end, print)
+            scoring, experiment = loop[0].runs["batch_scoring"], loop[-1].runs["abn_experiment"]
+        else:
+            t = time.monotonic()
+            scoring, experiment = runner.run("batch_scoring", end), None
+            print(f"  batch_scoring {end}: {scoring.state} ({time.monotonic() - t:.1f}s)", flush=True)
 
     from adctr import quality
     from adctr.core.storage import get_store
@@ -118,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.render_slots(store))
     with get_warehouse() as wh:
         print(summary.render_scoring(wh, run_summary.read(dq_store(), "batch_scoring", scoring.run_id), end))
+        if experiment is not None:
+            print(summary.render_experiment(wh, run_summary.read(dq_store(), "abn_experiment", experiment.run_id)))
     print(f"\ndone in {time.monotonic() - started:.0f}s")
     return 0
 

@@ -103,3 +103,33 @@ def render_scoring(warehouse: Any, run: dict[str, Any] | None, scoring_date: Any
         for row in [list(TRUTH_HEADER), *table]:
             lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
     return "\n".join(lines)
+
+
+def render_experiment(warehouse: Any, run: dict[str, Any] | None) -> str:
+    """The ABn loop's output: tracking ids issued, delivery joined back, and the read-out."""
+    from adctr.orchestration.experiment_summary import HEADER, latest_rows
+
+    lines = ["", "=== ABn experiment (experiments.tracking_ids -> delivery -> experiments.results) ==="]
+    ids = warehouse.query_arrow(
+        "select serve_date, arm, count(*) as n, min(tracking_id) as example from experiments.tracking_ids "
+        "group by serve_date, arm order by serve_date, arm"
+    ).to_pylist()
+    for r in ids:
+        lines.append(f"  {r['serve_date']} {r['arm']:11s} {r['n']:4d} creatives submitted, e.g. {r['example']}")
+    joined = warehouse.query_arrow(
+        "select arm, sum(impressions) as imps, sum(clicks) as clicks, sum(conversions) as conv "
+        "from experiments.unit_daily group by arm order by arm"
+    ).to_pylist()
+    for r in joined:
+        lines.append(f"  delivered, joined back by tracking id: {r['arm']:11s} {r['imps']:>9,} impressions "
+                     f"{r['clicks']:>7,} clicks {r['conv']:>5,} conversions")  # fmt: skip
+    for exp in ((run or {}).get("experiments") or {}).get("experiments", []):
+        lines.append(f"  {exp['id']}: {exp['looks']} look(s), primary {exp['primary_metric']}, control {exp['control']}")
+        for d in exp["decisions"]:
+            lines.append(f"    {d['arm']} ({d['slot']}): {d['decision']} - {d['reason']}")
+        rows = latest_rows(exp)
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADER)] if rows else []
+        for row in [list(HEADER), *rows] if rows else []:
+            lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        lines.append("    the lift plot is in the run's Run summary tab (make airflow-ui)")
+    return "\n".join(lines)
