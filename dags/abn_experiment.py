@@ -9,8 +9,8 @@ here naming the field) → `assign_units` (each unit's arm for *D* + 1 from a sa
 fixed buckets; `experiments.bucket_maps`, `experiments.assignments`) → `choose_creatives` (an
 arm on a slot takes the combination batch scoring ranked first for the unit with that slot's
 version, the `random` control a random one; each gets a tracking id in
-`experiments.tracking_ids`) → `submit_creatives` (the medium's creative-submission API, the
-tracking id as the creative's label).
+`experiments.tracking_ids`) → its gate → `submit_creatives` (the medium's creative-submission
+API, the tracking id as the creative's label).
 
 In parallel: `delivery_dates` → `build__experiments__unit_daily` (delivery joined back to the
 tracking ids by the label the medium reports) → its gate → `build__experiments__unit_totals`
@@ -74,7 +74,7 @@ def abn_experiment() -> None:
 
         return run(scoring_date, context)
 
-    @task(pool=WAREHOUSE_POOL, outlets=[lineage.table_asset("experiments.tracking_ids")])
+    @task(pool=WAREHOUSE_POOL, outlets=[lineage.table_asset("experiments.tracking_ids")], multiple_outputs=True)
     def choose_creatives(scoring_date: str, **context) -> dict:  # noqa: ANN003
         from adctr.orchestration.tasks.experiments import choose_creatives as run
 
@@ -101,7 +101,8 @@ def abn_experiment() -> None:
     day = dag_helpers.report_date_task("scoring_date", "scoring_date")()
     loaded = load_experiments(day)
     chosen = choose_creatives(day)
-    loaded >> assign_units(day) >> chosen >> submit_creatives(day)
+    checked = dag_helpers.validate_task("experiments.tracking_ids")(chosen["serve_date"])
+    loaded >> assign_units(day) >> chosen >> checked >> submit_creatives(day)
     dates = delivery_dates(day)
     loaded >> dates
     gates = dag_helpers.sql_model_tasks(DAG_ID, dates, mapped=True, producers={"experiments.tracking_ids": chosen})

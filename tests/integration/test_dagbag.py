@@ -152,5 +152,8 @@ def test_the_experiment_loop_runs_after_batch_scoring_and_reads_out_after_its_ga
     assert order.index("load_experiments") < order.index("assign_units") < order.index("choose_creatives") < order.index(
         "submit_creatives"
     )
+    assert order.index("choose_creatives") < order.index("validate__experiments__tracking_ids") < order.index(
+        "submit_creatives"
+    )
     assert order.index("choose_creatives") < order.index("build__experiments__unit_daily")
     assert order.index("validate__experiments__unit_totals") < order.index("read_out") < order.index("summarize")

@@ -424,3 +424,55 @@ def test_sql_check_dry_run_prints_the_guard_of_every_file(
     )
     assert "60.00 GiB processed" in fail and "budget of 50.00 GiB" in fail
     assert _query_jobs(bq)[1] == []  # dry runs only
+
+
+def test_the_experiment_loop_writes_its_tables_to_the_days_partitions_labelled_and_guarded(
+    wh: BigQueryWarehouse, bq: FakeBigQuery, config_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """abn_experiment on BigQuery: the population and the previous bucket map are read with
+    guarded, labelled queries; the bucket map and the assignments load into the scoring day's
+    partitions, the choices query (best combinations, the random control's FARM_FINGERPRINT
+    draw) runs as sent, and the tracking ids load into the serving day's partition."""
+    from adctr.experiments import assignment_table, config, submission_table
+
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "abn_experiment")
+    table = config.ExperimentsFile.model_validate({"buckets": 100, "experiments": [{
+        "id": "exp1", "model": "cvr", "context": {"medium": "yahoo_ads", "device": "mobile"},
+        "start": "2026-11-21", "end": "2026-11-30", "pre_period_days": 7, "primary_metric": "cvr",
+        "arms": [{"name": "control", "slot": "random", "share": 50}, {"name": "champion", "slot": "cvr0", "share": 50}],
+    }]})  # fmt: skip
+    labels = JobLabels(dag_id="abn_experiment", task_id="assign_units", run_date=DAY.isoformat())
+    groups = [f"adv001-cmp1-ag{i}" for i in range(1, 9)]
+    bq.answer("from scoring.candidates where scoring_date", bytes_processed=12 * MB, referenced_tables=("scoring.candidates",),
+              schema=(("ad_group_id", "STRING"), ("advertiser_id", "STRING")), rows=tuple((g, "adv001") for g in groups))  # fmt: skip
+    bq.answer("from experiments.bucket_maps", bytes_processed=0, referenced_tables=("experiments.bucket_maps",),
+              schema=(("map_date", "DATE"), ("bucket", "INT64"), ("arm", "STRING")), rows=())  # fmt: skip
+    summary = assignment_table.assign(wh, table, DAY, labels)
+    assert summary["experiments"]["exp1"]["units"] == len(groups)
+    loads = [c.body["configuration"] for c in bq.calls("upload.initiate")]
+    assert [ld["load"]["destinationTable"]["tableId"] for ld in loads] == ["bucket_maps$20261120", "assignments$20261120"]
+    assert all(ld["load"]["writeDisposition"] == "WRITE_TRUNCATE" and ld["labels"]["dag_id"] == "abn_experiment" for ld in loads)
+    _, jobs = _query_jobs(bq)
+    assert all(int(j["query"]["maximumBytesBilled"]) <= 20 * 1024**3 for j in jobs)  # config/warehouse.yaml abn_experiment
+
+    asset = "adv001-cmp1-ag1-{}1"
+    bq.answer("from experiments.assignments", bytes_processed=40 * MB,
+              referenced_tables=("experiments.assignments", "scoring.best_combinations", "scoring.candidates"),
+              schema=(("unit_id", "STRING"), ("arm", "STRING"), ("slot", "STRING"), ("model", "STRING"),
+                      ("variant", "STRING"), ("version", "INT64"), ("score", "FLOAT64"), ("headline_asset_id", "STRING"),
+                      ("description_asset_id", "STRING"), ("image_asset_id", "STRING")),
+              rows=(("adv001-cmp1-ag1", "champion", "cvr0", "cvr", "main", 3, 0.061, asset.format("h"), asset.format("d"),
+                     asset.format("i")),))  # fmt: skip
+    chosen = submission_table.choose(wh, table, DAY, labels)
+    assert chosen == {"serve_date": "2026-11-21", "experiments": {"exp1": {"creatives": 1}}}
+    _, jobs = _query_jobs(bq)
+    sent = jobs[-1]["query"]
+    assert "farm_fingerprint(concat(@salt" in sent["query"] and "qualify row_number()" in sent["query"]
+    params = {p["name"]: p["parameterValue"]["value"] for p in sent["queryParameters"]}
+    assert params == {"d": "2026-11-20", "experiment": "exp1", "medium": "yahoo_ads", "device": "mobile",
+                      "salt": "exp1|2026-11-20"}  # fmt: skip
+    load = bq.calls("upload.initiate")[-1].body["configuration"]["load"]
+    assert load["destinationTable"]["tableId"] == "tracking_ids$20261121"
+    uploaded = pq.read_table(io.BytesIO(b"".join(c.body for c in bq.calls("upload.chunk")[-1:]))).to_pylist()
+    assert len(uploaded) == 1 and uploaded[0]["tracking_id"].startswith("abn.exp1.champion.20261121.")
+    assert uploaded[0]["version"] == 3 and uploaded[0]["headline_asset_id"] == asset.format("h")

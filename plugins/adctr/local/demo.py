@@ -5,9 +5,9 @@
 Starts the ad-media simulator, runs `ad_performance_daily` for each report date of the
 window, `ctr_cvr_retrain` for the newest one, `serving_slot_sync` and `batch_scoring` (every
 asset combination scored by the slots' new versions), then the ABn loop for a three-arm
-experiment over the next `--experiment-days` days (the simulator's clock moves forward: each
-day `abn_experiment` submits the arms' creatives with tracking ids, the daily DAG ingests their
-delivery, and the read-out judges the arms), all through Airflow (`dag.test` on a
+experiment serving the newest `--experiment-days` report dates (the simulator's clock moves
+day by day: each day `abn_experiment` submits the arms' creatives with tracking ids, the daily
+DAG ingests their delivery, and the read-out judges the arms), all through Airflow (`dag.test` on a
 project-local, migrated metadata DB), and prints what it produced. The experiment is defined
 in a copy of config/ under var/demo-config/ (config/experiments.yaml keeps the planned
 production experiment). Re-runnable: a second run leaves the same warehouse contents, except
@@ -91,21 +91,26 @@ def quiet_third_party_deprecations() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adctr.local.demo", description=__doc__)
-    parser.add_argument("--days", type=int, default=14, help="report dates to ingest (default 14)")
+    parser.add_argument("--days", type=int, default=14, help="report dates ingested before the experiment (default 14)")
     parser.add_argument("--end-date", type=date.fromisoformat, help="newest report date (default yesterday, account time zone)")
-    parser.add_argument("--experiment-days", type=int, default=3, help="serving days of the demo's experiment (0: none)")
+    parser.add_argument("--experiment-days", type=int, default=3, help="serving days of the demo's experiment, the newest report dates (0: none)")
     args = parser.parse_args(argv)
 
     from adctr.core import dates
 
     end = args.end_date or dates.today_local() - timedelta(days=1)
-    window = [end - timedelta(days=i) for i in range(args.days - 1, -1, -1)]
+    experiment_days = max(0, args.experiment_days)
+    # The experiment serves the newest `experiment_days` report dates; the history before it
+    # trains the models. All are past days: a run never processes a day that has not closed.
+    trained = end - timedelta(days=experiment_days)
+    window = [trained - timedelta(days=i) for i in range(args.days - 1, -1, -1)]
     started = time.monotonic()
-    print(f"ad CTR/CVR demo: report dates {window[0]} .. {end} ({len(window)} days)", flush=True)
+    print(f"ad CTR/CVR demo: report dates {window[0]} .. {trained} ({len(window)} days)"
+          + (f", then an experiment serving {trained + timedelta(days=1)} .. {end}" if experiment_days else ""), flush=True)  # fmt: skip
 
     with simulator_process() as sim_url:
         from adctr.local.airflow_runner import DagRunner, prepare
-        from adctr.local.experiment_loop import run_loop
+        from adctr.local.experiment_loop import run_loop, set_clock
 
         prepare(sim_url)
         quiet_third_party_deprecations()  # after prepare(): Airflow reads its env on import
@@ -117,21 +122,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ad_performance_daily {day}: {outcome.state} ({time.monotonic() - t:.1f}s)", flush=True)
         t = time.monotonic()
         # A manual run promotes only with a reason (the nightly scheduled run needs none).
-        retrain = runner.run("ctr_cvr_retrain", end, conf={"promote_reason": DEMO_PROMOTE_REASON})
-        print(f"  ctr_cvr_retrain {end}: {retrain.state} ({time.monotonic() - t:.1f}s)", flush=True)
+        retrain = runner.run("ctr_cvr_retrain", trained, conf={"promote_reason": DEMO_PROMOTE_REASON})
+        print(f"  ctr_cvr_retrain {trained}: {retrain.state} ({time.monotonic() - t:.1f}s)", flush=True)
         t = time.monotonic()
-        sync = runner.run("serving_slot_sync", end)
+        sync = runner.run("serving_slot_sync", trained)
         print(f"  serving_slot_sync: {sync.state} ({time.monotonic() - t:.1f}s)", flush=True)
-        if args.experiment_days > 0:
-            start, last = end + timedelta(days=1), end + timedelta(days=args.experiment_days)
-            demo_experiment_config(start, last, pre_period_days=min(7, args.days - 1))
-            print(f"  ABn loop: experiment demo-three-arm serving {start} .. {last} (simulated days)", flush=True)
-            loop = run_loop(runner, sim_url, str(settings.load_config("simulator")["token"]), start, last, end, print)
+        if experiment_days:
+            start = trained + timedelta(days=1)
+            demo_experiment_config(start, end, pre_period_days=min(7, args.days - 1))
+            print(f"  ABn loop: experiment demo-three-arm serving {start} .. {end} (the simulator's clock moves day by day)",
+                  flush=True)  # fmt: skip
+            token = str(settings.load_config("simulator")["token"])
+            try:
+                loop = run_loop(runner, sim_url, token, start, end, trained, print)
+            finally:
+                set_clock(sim_url, token, None)
             scoring, experiment = loop[0].runs["batch_scoring"], loop[-1].runs["abn_experiment"]
         else:
             t = time.monotonic()
-            scoring, experiment = runner.run("batch_scoring", end), None
-            print(f"  batch_scoring {end}: {scoring.state} ({time.monotonic() - t:.1f}s)", flush=True)
+            scoring, experiment = runner.run("batch_scoring", trained), None
+            print(f"  batch_scoring {trained}: {scoring.state} ({time.monotonic() - t:.1f}s)", flush=True)
 
     from adctr import quality
     from adctr.core.storage import get_store
@@ -149,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary.render(rows, dq, models))
     print(summary.render_slots(store))
     with get_warehouse() as wh:
-        print(summary.render_scoring(wh, run_summary.read(dq_store(), "batch_scoring", scoring.run_id), end))
+        print(summary.render_scoring(wh, run_summary.read(dq_store(), "batch_scoring", scoring.run_id), trained))
         if experiment is not None:
             print(summary.render_experiment(wh, run_summary.read(dq_store(), "abn_experiment", experiment.run_id)))
     print(f"\ndone in {time.monotonic() - started:.0f}s")
