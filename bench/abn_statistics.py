@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = summarise(runs) | {"seconds": time.monotonic() - t, "days": days}
                 out[f"{name}/{size}"] = s
                 print(f"{name} ad_groups={size} days={days} runs={s['runs']}: rejected {s['rejected']:.1%} "
-                      f"(p >= 0.05 at every daily look without the sequential design: {s['naive_rejected']:.1%}) "
+                      f"(p < 0.05 at some daily look without the sequential design: {s['naive_rejected']:.1%}) "
                       f"(se {s['rejected_se']:.1%}), coverage {s['coverage']:.1%} (sequential {s['rci_coverage']:.1%}), "
                       f"invalid {s['invalid']:.1%}, true lift {s['true_lift_mean']:+.2%} (estimated {s['lift_mean']:+.2%}), "
                       f"power by day {[round(p, 2) for p in s['power_by_day']]} [{s['seconds']:.0f}s]", flush=True)  # fmt: skip

@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -76,6 +77,19 @@ class ReportJob:
         return buf.getvalue(), chunk.num_rows
 
 
+def _delivery_columns(d: Any, today: date) -> dict[str, pa.Array]:
+    """The device and the measures of a day's draw (organic or submitted), as reported on
+    `today` (conversions restate until the attribution window closes)."""
+    return {
+        "DEVICE": pa.array(DEVICES).take(pa.array(d.device_index)),
+        "IMPS": pa.array(d.impressions, pa.int64()),
+        "CLICKS": pa.array(d.clicks, pa.int64()),
+        "CONVERSIONS": pa.array(d.conversions_as_of(today), pa.int64()),
+        "COST": cost_text(d.cost_sen),
+        "CURRENCY": pa.array(["JPY"] * len(d.impressions), pa.string()),
+    }
+
+
 def report_table(
     world: World,
     medium: str,
@@ -118,12 +132,7 @@ def report_table(
                     "AD_DESCRIPTION": world.descriptions.take(idx),
                     "AD_TYPE": pa.array(FORMATS).take(pa.array(world.format[d.creative_index])),
                     "AD_LABEL": pa.nulls(n, pa.string()),  # organic creatives carry no label
-                    "DEVICE": pa.array(DEVICES).take(pa.array(d.device_index)),
-                    "IMPS": pa.array(d.impressions, pa.int64()),
-                    "CLICKS": pa.array(d.clicks, pa.int64()),
-                    "CONVERSIONS": pa.array(d.conversions_as_of(today), pa.int64()),
-                    "COST": cost_text(d.cost_sen),
-                    "CURRENCY": pa.array(["JPY"] * n, pa.string()),
+                    **_delivery_columns(d, today),
                 }
             )
         )
@@ -165,11 +174,6 @@ def _submitted_rows(
             "AD_DESCRIPTION": world.asset_texts.take(pa.array(desc)),
             "AD_TYPE": pa.array(FORMATS).take(pa.array(world.assets.format[img])),
             "AD_LABEL": pa.array(d.labels, pa.string()),
-            "DEVICE": pa.array(DEVICES).take(pa.array(d.device_index)),
-            "IMPS": pa.array(d.impressions, pa.int64()),
-            "CLICKS": pa.array(d.clicks, pa.int64()),
-            "CONVERSIONS": pa.array(d.conversions_as_of(today), pa.int64()),
-            "COST": cost_text(d.cost_sen),
-            "CURRENCY": pa.array(["JPY"] * n, pa.string()),
+            **_delivery_columns(d, today),
         }
     )
