@@ -15,24 +15,25 @@ SCENARIOS = BENCH.scenarios(0.15)
 
 
 def test_an_aa_experiment_read_every_day_rarely_declares_a_difference() -> None:
-    runs = [BENCH.run(seed, size, 5, SCENARIOS["aa"]) for size in (300, 600) for seed in range(1, 21)]
+    runs = [BENCH.run(seed, size, 5, SCENARIOS["aa"]) for size in (300, 600) for seed in range(1, 17)]
     sequential = np.mean([r["pvalue"] <= 0.05 for r in runs])
     naive = np.mean([r["naive_by_day"][-1] for r in runs])
     assert all(abs(r["true_lift"]) < 1e-12 for r in runs)  # both arms submit the same combination
-    # 40 runs: at a true 5% the count is <= 5 with 86% chance; looking daily without the
-    # sequential design rejects more often than it
-    assert sequential <= 5 / 40, sequential
+    # 32 runs: at a true 5% the count is <= 4 with 98% chance, at the naive 13% with 60%
+    # (the bench runs 200 a size);
+    # looking daily without the sequential design rejects at least as often
+    assert sequential <= 4 / 32, sequential
     assert naive >= sequential, (naive, sequential)
     assert all(r["decision"] != "invalid" for r in runs)  # no false sample-ratio alarm
 
 
 def test_the_intervals_cover_the_true_lift_and_the_test_finds_it() -> None:
-    runs = [BENCH.run(seed, size, 5, SCENARIOS["ab"]) for size in (300, 600) for seed in range(1, 16)]
+    runs = [BENCH.run(seed, size, 5, SCENARIOS["ab"]) for size in (300, 600) for seed in range(1, 11)]
     lifts = [r["true_lift"] for r in runs]
     assert min(lifts) > 0.02  # the treatment chooses the truly best combination 15% of the time
     coverage = np.mean([r["covered"] for r in runs])
     sequential_coverage = np.mean([r["rci_covered"] for r in runs])
-    assert coverage >= 26 / 30 and sequential_coverage >= coverage, (coverage, sequential_coverage)
+    assert coverage >= 17 / 20 and sequential_coverage >= coverage, (coverage, sequential_coverage)
     power = np.mean([r["crossed_by_day"] for r in runs], axis=0)
     assert all(a <= b for a, b in zip(power, power[1:])) and power[-1] > power[0]
 
