@@ -18,6 +18,7 @@ def lift_plot(experiment: dict[str, Any], truth: dict[str, dict[str, float]] | N
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     metrics = [experiment["primary_metric"], *experiment["guardrails"]]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
@@ -42,6 +43,7 @@ def lift_plot(experiment: dict[str, Any], truth: dict[str, dict[str, float]] | N
             if true is not None:
                 ax.axhline(100 * true, color=colour, ls="--", lw=1)
         ax.axhline(0, color="black", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{metric.upper()} lift vs {experiment['control']}" + (" (primary)" if metric == metrics[0] else ""))
         ax.set_xlabel("day of the experiment")
         ax.set_ylabel("lift, %")
