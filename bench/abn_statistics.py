@@ -24,6 +24,7 @@ Numbers are printed per scenario and world size; bench/README.md keeps the measu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -66,8 +67,10 @@ def scenarios(q: float) -> dict[str, Scenario]:
     }
 
 
+@functools.lru_cache(maxsize=64)
 def make_world(seed: int, ad_groups: int) -> World:
-    """A world of `ad_groups` ad groups (small asset libraries) for one seed."""
+    """A world of `ad_groups` ad groups (small asset libraries) for one seed (kept: the
+    scenarios of a seed and size share it; nothing mutates a world)."""
     cfg = dict(settings.load_config("simulator"))
     cfg["seed"] = seed
     cfg["world"] = dict(
