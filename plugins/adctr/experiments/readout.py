@@ -27,9 +27,15 @@ RESULTS = "experiments.results"
 DECISIONS = "experiments.decisions"
 
 
-def analysed_on(table: ExperimentsFile, day: date, attribution_days: int) -> list[Experiment]:
+def final_from(e: Experiment, attribution_days: dict[str, int]) -> date:
+    """The first day the experiment's delivery is final: its end plus its medium's attribution
+    window (`attribution_days`: experiment id -> days)."""
+    return e.end + timedelta(days=attribution_days[e.id])
+
+
+def analysed_on(table: ExperimentsFile, day: date, attribution_days: dict[str, int]) -> list[Experiment]:
     """Experiments with data to read on `day`: started, and not final before it."""
-    return [e for e in table.experiments if e.start <= day <= e.end + timedelta(days=attribution_days)]
+    return [e for e in table.experiments if e.start <= day <= final_from(e, attribution_days)]
 
 
 def look_dates(e: Experiment, day: date) -> list[date]:
@@ -58,7 +64,7 @@ def looks(wh: Warehouse, e: Experiment, day: date) -> tuple[list[tuple[date, pd.
 
 
 def read_out(
-    wh: Warehouse, table: ExperimentsFile, day: date, attribution_days: int, labels: JobLabels
+    wh: Warehouse, table: ExperimentsFile, day: date, attribution_days: dict[str, int], labels: JobLabels
 ) -> dict[str, Any]:
     """Analyse, write results and decisions; return the report (for the run summary)."""
     report: dict[str, Any] = {"day": day.isoformat(), "experiments": []}
@@ -67,7 +73,7 @@ def read_out(
     analysed = analysed_on(table, day, attribution_days)
     for e in analysed:
         data, excluded = looks(wh, e, day)
-        final = day >= e.end + timedelta(days=attribution_days)
+        final = day >= final_from(e, attribution_days)
         rows, decided = analysis.analyse(e, data, table.alpha, table.srm_alpha, final)
         results += [{"experiment_id": e.id, **r} for r in analysis.as_records(rows)]
         decisions += [

@@ -72,10 +72,12 @@ def submit_creatives(day: str) -> dict[str, Any]:
     return out
 
 
-def _attribution_days(medium: str) -> int:
+def _attribution_days(table: Any) -> dict[str, int]:
+    """Experiment id -> its medium's attribution window (`restatement_window_days`)."""
     from adctr.ingestion.landing import configured_media
 
-    return int(configured_media().get(medium, {}).get("restatement_window_days", 7))
+    media = configured_media()
+    return {e.id: int(media.get(e.context.medium, {}).get("restatement_window_days", 7)) for e in table.experiments}
 
 
 def delivery_dates(day: str) -> list[str]:
@@ -86,10 +88,9 @@ def delivery_dates(day: str) -> list[str]:
 
     d = date.fromisoformat(day)
     lookback = int(settings.load_config("pipeline").get("lookback_days", 7))
+    table = _table()
     dates: set[date] = set()
-    for e in _table().experiments:
-        if not e.start <= d <= e.end + timedelta(days=_attribution_days(e.context.medium)):
-            continue
+    for e in readout.analysed_on(table, d, _attribution_days(table)):
         dates |= {x for x in readout.look_dates(e, d) if x >= d - timedelta(days=lookback)}
     return sorted(x.isoformat() for x in dates)
 
@@ -102,9 +103,8 @@ def read_out(day: str, context: dict[str, Any]) -> dict[str, Any]:
 
     d = date.fromisoformat(day)
     table = _table()
-    attribution = max([_attribution_days(e.context.medium) for e in table.experiments] or [7])
     with permanent_errors(), get_warehouse() as wh:
-        report = readout.read_out(wh, table, d, attribution, job_labels(context, d))
+        report = readout.read_out(wh, table, d, _attribution_days(table), job_labels(context, d))
         for exp in report["experiments"]:
             exp["truth"] = _truth(wh, table.get(exp["id"]), d)
     store = get_store("artifact")
